@@ -1,0 +1,603 @@
+// Package daemon wires gaolerd together: it loads the config, builds the firewall, restores the
+// checkpoint, follows the journal, feeds the jail engine and serves the bus. It owns the one goroutine
+// (the main loop) that touches the engine; the journal reader, the bus and signals reach it through
+// channels, so the engine's maps are never shared under locks.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	sdjournal "github.com/coreos/go-systemd/v22/journal"
+	"github.com/godbus/dbus/v5"
+
+	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/config"
+	"github.com/gaoler/gaoler/firewall"
+	"github.com/gaoler/gaoler/jails"
+	"github.com/gaoler/gaoler/journal"
+)
+
+// Options configure Run.
+type Options struct {
+	ConfigPath string
+	Version    string
+	// Log receives gaolerd's events; nil logs to the journal (or stderr without one).
+	Log *Logger
+	// Reload delivers reload requests (SIGHUP); nil means none.
+	Reload <-chan os.Signal
+	// ConnectBus connects to the system bus; nil uses dbus.ConnectSystemBus (which honours
+	// DBUS_SYSTEM_BUS_ADDRESS). Tests pass a private bus.
+	ConnectBus func() (*dbus.Conn, error)
+	// Notify sends an sd_notify state; nil uses go-systemd's daemon.SdNotify (a no-op without
+	// NOTIFY_SOCKET).
+	Notify func(state string)
+	// CheckpointInterval is the most often the checkpoint is written while entries flow (default 1s).
+	CheckpointInterval time.Duration
+	// Hold is how long the journal reader stays hot after a live failure (default 30s).
+	Hold time.Duration
+}
+
+// ConfigError is returned by Run when the configuration cannot be loaded at start; gaolerd exits 2.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// firewallBackend is what the daemon needs of a packet filter; firewall.NFTables and firewall.None
+// implement it. The engine sees only its jails.Firewall part.
+type firewallBackend interface {
+	jails.Firewall
+	Setup(jails []firewall.JailRules) error
+	Flush() error
+	Elements(jail string) ([]firewall.Element, error)
+	Heal(ctx context.Context, restored func(n int))
+	Close() error
+}
+
+// activeJail is an enabled jail as the main loop routes entries to it.
+type configJail = config.Jail
+
+type activeJail struct {
+	name  string
+	match journal.Match
+}
+
+type batchRequest struct {
+	entries []journal.Entry
+	reply   chan uint64
+}
+
+type banKey struct {
+	jail   string
+	prefix string
+}
+
+// Daemon is a running gaolerd. Its fields are owned by the main loop unless noted.
+type Daemon struct {
+	opts   Options
+	log    *Logger
+	notify func(string)
+	cfg    *config.Config
+	fw     firewallBackend
+	engine *jails.Engine
+	bus    *bus.Server
+	pid    string
+	start  time.Time
+
+	active     []activeJail
+	matchTerms string // the union of the active jails' matches, to see whether a reload changes it
+
+	ctx          context.Context
+	reader       *journal.Reader // read by the bus goroutines through readerMode
+	readerCancel context.CancelFunc
+	readerDone   chan error
+	readerRetry  time.Time
+
+	batches chan batchRequest
+	reqs    chan func()
+
+	cursor       string
+	realtimeUsec uint64
+	dirty        bool
+	lastSave     time.Time
+	pending      []func()
+	preCrash     map[banKey]bool // bans in the kernel that the checkpoint did not know: re-derived, not new
+	restoredHits int
+	failures     minuteCounter
+	lastStatus   string
+	watchdog     time.Duration // WATCHDOG_USEC/2: how often to ping
+	tickPeriod   time.Duration
+	lastPing     time.Time
+}
+
+// Run starts gaolerd and blocks until ctx is cancelled (a clean stop: state saved, STOPPING=1) or a
+// fatal error. A configuration that does not load returns a *ConfigError.
+func Run(ctx context.Context, o Options) error {
+	if o.Log == nil {
+		o.Log = NewLogger(os.Stderr)
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = time.Second
+	}
+	if o.Hold <= 0 {
+		o.Hold = 30 * time.Second
+	}
+	d := &Daemon{
+		opts:       o,
+		log:        o.Log,
+		notify:     o.Notify,
+		pid:        strconv.Itoa(os.Getpid()),
+		start:      time.Now(),
+		ctx:        ctx,
+		batches:    make(chan batchRequest),
+		reqs:       make(chan func()),
+		readerDone: make(chan error, 1),
+		preCrash:   map[banKey]bool{},
+	}
+	if d.notify == nil {
+		d.notify = func(s string) { sddaemon.SdNotify(false, s) }
+	}
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		d.logConfigError(err)
+		return &ConfigError{err}
+	}
+	for _, w := range cfg.Warnings {
+		d.log.Warnf("%s", w)
+	}
+	d.cfg = cfg
+	if err := d.setUp(); err != nil {
+		return err
+	}
+	defer d.fw.Close()
+	return d.loop(ctx)
+}
+
+// setUp builds the firewall, restores the checkpoint into the engine and the kernel, opens the
+// journal and starts the bus: everything READY=1 promises.
+func (d *Daemon) setUp() error {
+	cfg := d.cfg
+	if err := os.MkdirAll(cfg.Daemon.StateDirectory, 0o700); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	switch cfg.Daemon.Firewall {
+	case "none":
+		d.fw = firewall.NewNone()
+	default:
+		fw, err := firewall.NewNFTables(cfg.Daemon.Table)
+		if err != nil {
+			return fmt.Errorf("nftables: %w", err)
+		}
+		d.fw = fw
+	}
+	// What the kernel holds from before this start: bans a crash left behind that the checkpoint
+	// had not recorded yet. Re-reading the entries past the checkpoint re-derives them; those are
+	// restorations, not new bans.
+	kernel := map[banKey]bool{}
+	for _, j := range cfg.Jails {
+		if els, err := d.fw.Elements(j.Name); err == nil {
+			for _, el := range els {
+				kernel[banKey{j.Name, el.Prefix.String()}] = true
+			}
+		}
+	}
+	if err := d.fw.Setup(firewallRules(cfg)); err != nil {
+		return fmt.Errorf("firewall: %w", err)
+	}
+	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now)
+	d.configureJails(cfg)
+
+	cp, err := LoadCheckpoint(cfg.Daemon.StateDirectory)
+	var pos journal.Position
+	switch {
+	case err == nil:
+		if rerr := d.engine.Restore(cp.Engine); rerr != nil {
+			d.log.Errorf("checkpoint: restoring jail state: %v; starting with empty windows", rerr)
+		}
+		pos = journal.Position{Cursor: cp.Cursor, RealtimeUsec: cp.RealtimeUsec}
+		d.cursor, d.realtimeUsec = cp.Cursor, cp.RealtimeUsec
+	case errors.Is(err, ErrNoCheckpoint):
+	default:
+		d.log.Errorf("%v", err)
+	}
+	restored := 0
+	for _, b := range d.engine.Bans("") {
+		restored++
+		delete(kernel, banKey{b.Jail, b.Prefix.String()})
+	}
+	d.preCrash = kernel
+	if err := d.fw.Flush(); err != nil {
+		return fmt.Errorf("firewall: restoring bans: %w", err)
+	}
+	d.log.Event(MsgFirewallRestored, sdjournal.PriNotice, map[string]string{FieldCount: strconv.Itoa(restored)},
+		"Firewall restored: %d bans", restored)
+	d.discardPending() // Restore announces nothing
+
+	if err := d.startReader(pos); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	d.bus = bus.NewServer(backend{d}, bus.WithWarn(func(msg string) { d.log.Warnf("bus: %s", msg) }))
+	connect := d.opts.ConnectBus
+	if connect == nil {
+		connect = bus.SystemBus
+	}
+	go d.bus.Serve(d.ctx, connect)
+	go d.fw.Heal(d.ctx, func(n int) {
+		d.log.Event(MsgFirewallRestored, sdjournal.PriNotice, map[string]string{FieldCount: strconv.Itoa(n)},
+			"Firewall restored: %d bans (the table had been changed or removed)", n)
+	})
+	if wd, err := sddaemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
+		d.watchdog = wd / 2
+	}
+	d.log.Event(MsgStarted, sdjournal.PriInfo, nil, "Started: %s", d.summary())
+	d.notify(sddaemon.SdNotifyReady)
+	d.updateStatus()
+	return nil
+}
+
+// configureJails makes the engine's jails those enabled in cfg, and the routing table to match.
+func (d *Daemon) configureJails(cfg *config.Config) {
+	want := map[string]bool{}
+	d.active = d.active[:0]
+	var terms []string
+	for _, j := range cfg.Jails {
+		if !j.Enabled {
+			continue
+		}
+		m, err := journal.ParseMatch(j.JournalMatch)
+		if err != nil { // config validated it; keep the jail out rather than route wrongly
+			d.log.Errorf("jail %s: journal_match: %v", j.Name, err)
+			continue
+		}
+		want[j.Name] = true
+		d.engine.SetJail(j.Name, j.Filter, j.Settings)
+		d.active = append(d.active, activeJail{name: j.Name, match: m})
+		terms = append(terms, strings.Join(j.JournalMatch, " "))
+	}
+	if d.cfg != nil {
+		for _, j := range d.cfg.Jails {
+			if !want[j.Name] {
+				d.engine.RemoveJail(j.Name)
+			}
+		}
+	}
+	d.matchTerms = strings.Join(terms, " + ")
+}
+
+// firewallRules turns the enabled jails into the firewall's layout.
+func firewallRules(cfg *config.Config) []firewall.JailRules {
+	var rules []firewall.JailRules
+	for _, j := range cfg.Jails {
+		if !j.Enabled {
+			continue
+		}
+		r := firewall.JailRules{Name: j.Name, Protocol: j.Protocol, BlockType: j.BlockType, Hooks: j.Hooks}
+		for _, p := range j.PortNumbers {
+			r.Ports = append(r.Ports, firewall.PortRange{From: p.From, To: p.To})
+		}
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+// longestFindTime is how far back a first start reads, so an attack under way is caught.
+func longestFindTime(cfg *config.Config) time.Duration {
+	var longest time.Duration
+	for _, j := range cfg.Jails {
+		if j.Enabled && j.Settings.FindTime > longest {
+			longest = j.Settings.FindTime
+		}
+	}
+	return longest
+}
+
+// startReader opens the journal at pos (after the entry at pos.Cursor) and runs it on its own
+// goroutine, handing each batch to the main loop and waiting until it has been processed.
+func (d *Daemon) startReader(pos journal.Position) error {
+	var matches []journal.Match
+	for _, j := range d.active {
+		matches = append(matches, j.match)
+	}
+	since := time.Now().Add(-longestFindTime(d.cfg))
+	r, err := journal.Open(journal.Options{
+		Directory: d.cfg.Journal.Directory,
+		Matches:   matches,
+		Start:     pos,
+		SinceUsec: uint64(since.UnixMicro()),
+		Hold:      d.opts.Hold,
+		Warn:      func(msg string) { d.log.Warnf("journal: %s", msg) },
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	d.reader, d.readerCancel = r, cancel
+	done := d.readerDone
+	reply := make(chan uint64)
+	go func() {
+		err := r.Run(ctx, func(batch []journal.Entry) uint64 {
+			select {
+			case d.batches <- batchRequest{entries: batch, reply: reply}:
+			case <-ctx.Done():
+				return 0
+			}
+			return <-reply // the main loop always answers a batch it took
+		})
+		r.Close()
+		if ctx.Err() != nil {
+			err = nil
+		}
+		done <- err
+	}()
+	return nil
+}
+
+// stopReader stops the reader goroutine and waits for it. Entries it had read but not delivered are
+// read again by the next reader, which starts at the last processed cursor.
+func (d *Daemon) stopReader() {
+	if d.readerCancel == nil {
+		return
+	}
+	d.readerCancel()
+	<-d.readerDone
+	d.readerCancel = nil
+}
+
+// loop is the main loop: the only goroutine that touches the engine.
+func (d *Daemon) loop(ctx context.Context) error {
+	d.tickPeriod = time.Second
+	if d.watchdog > 0 && d.watchdog < d.tickPeriod {
+		d.tickPeriod = d.watchdog
+	}
+	tick := time.NewTicker(d.tickPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return d.stop()
+		case b := <-d.batches:
+			b.reply <- d.handleBatch(b.entries)
+		case fn := <-d.reqs:
+			fn()
+		case <-d.opts.Reload:
+			d.reload()
+		case err := <-d.readerDone:
+			d.readerCancel = nil
+			d.log.Errorf("journal reader stopped: %v; reopening at the last processed entry", err)
+			d.readerRetry = time.Now().Add(time.Second)
+		case now := <-tick.C:
+			d.tick(now)
+		}
+	}
+}
+
+// handleBatch routes each entry to the jails whose matches it satisfies, sends the resulting bans
+// to the kernel, and records the batch's last cursor. It returns the timestamp of the newest failure
+// (for the reader's hot mode).
+func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
+	if len(batch) == 0 {
+		return 0
+	}
+	var lastFailure uint64
+	now := time.Now()
+	for i := range batch {
+		e := &batch[i]
+		if e.Field("_PID") == d.pid || e.Field("_COMM") == "gaolerd" {
+			continue // the daemon never counts its own entries
+		}
+		at := time.UnixMicro(int64(e.Realtime))
+		for _, j := range d.active {
+			if !j.match.Satisfied(e) {
+				continue
+			}
+			if d.engine.Handle(j.name, at, e.Message) {
+				if e.Realtime > lastFailure {
+					lastFailure = e.Realtime
+				}
+				d.failures.add(now)
+			}
+		}
+	}
+	last := &batch[len(batch)-1]
+	d.cursor = strings.Clone(last.Cursor)
+	d.realtimeUsec = last.Realtime
+	d.dirty = true
+	d.commit()
+	if len(d.preCrash) > 0 && last.Realtime >= uint64(d.start.UnixMicro()) {
+		d.preCrash = nil // caught up: from here on every ban is new
+	}
+	if time.Since(d.lastSave) >= d.opts.CheckpointInterval {
+		d.save()
+	}
+	return lastFailure
+}
+
+// commit sends the engine's queued firewall changes to the kernel in one transaction, then announces
+// what happened (the kernel ban comes first, the signal and the log entry after it).
+func (d *Daemon) commit() {
+	if err := d.fw.Flush(); err != nil {
+		d.log.Errorf("firewall: %v", err)
+	}
+	pending := d.pending
+	d.pending = nil
+	for _, emit := range pending {
+		emit()
+	}
+}
+
+func (d *Daemon) discardPending() { d.pending = nil }
+
+// save writes the checkpoint: the last processed cursor with the state it produced.
+func (d *Daemon) save() {
+	cp := Checkpoint{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec, SavedAt: time.Now(), Engine: d.engine.Snapshot()}
+	if err := cp.Save(d.cfg.Daemon.StateDirectory); err != nil {
+		d.log.Errorf("%v", err)
+		return
+	}
+	d.dirty = false
+	d.lastSave = time.Now()
+}
+
+// tick runs once a second (or at the watchdog's pace): it retires expired bans, writes a due
+// checkpoint, reopens a failed reader, pings the watchdog and refreshes STATUS=.
+func (d *Daemon) tick(now time.Time) {
+	if len(d.engine.Expire(now)) > 0 {
+		d.dirty = true
+	}
+	d.commit()
+	if d.dirty && now.Sub(d.lastSave) >= d.opts.CheckpointInterval {
+		d.save()
+	}
+	if d.readerCancel == nil && !d.readerRetry.IsZero() && !now.Before(d.readerRetry) {
+		if err := d.startReader(journal.Position{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec}); err != nil {
+			d.log.Errorf("journal: %v", err)
+			d.readerRetry = now.Add(5 * time.Second)
+		} else {
+			d.readerRetry = time.Time{}
+		}
+	}
+	// Ping at WATCHDOG_USEC/2, give or take half a tick, so a tick that comes a little early does not
+	// push the ping a whole tick late.
+	if d.watchdog > 0 && now.Sub(d.lastPing) >= d.watchdog-d.tickPeriod/2 && d.readerHealthy(now) {
+		d.notify(sddaemon.SdNotifyWatchdog)
+		d.lastPing = now
+	}
+	d.updateStatus()
+}
+
+// readerHealthy tells the watchdog whether the journal side works: a reader that is running, or one
+// being reopened after a failure within the watchdog's period.
+func (d *Daemon) readerHealthy(now time.Time) bool {
+	return d.readerCancel != nil || now.Before(d.readerRetry.Add(d.watchdog))
+}
+
+func (d *Daemon) updateStatus() {
+	s := d.summary()
+	if s != d.lastStatus {
+		d.notify("STATUS=" + s)
+		d.lastStatus = s
+	}
+}
+
+// summary is the one line of STATUS= and of the started/reloaded entries.
+func (d *Daemon) summary() string {
+	bans := len(d.engine.Bans(""))
+	names := make([]string, len(d.active))
+	for i, j := range d.active {
+		names[i] = j.name
+	}
+	jailWord := "jails"
+	if len(names) == 1 {
+		jailWord = "jail"
+	}
+	mode := "idle"
+	if d.reader != nil {
+		if hot, left := d.reader.Mode(); hot {
+			mode = fmt.Sprintf("hot, %s left", left.Round(time.Second))
+		}
+	}
+	return fmt.Sprintf("%d %s (%s), %d bans, %d failures in the last hour; reader %s",
+		len(names), jailWord, strings.Join(names, ", "), bans, d.failures.lastHour(time.Now()), mode)
+}
+
+// reload applies a new configuration without losing bans, windows or history. A configuration that
+// does not load is logged with its file and line, and the running one stays.
+func (d *Daemon) reload() error {
+	d.notify(sddaemon.SdNotifyReloading + "\n" + sddaemon.SdNotifyMonotonicUsec())
+	defer d.notify(sddaemon.SdNotifyReady)
+	cfg, err := config.Load(d.opts.ConfigPath)
+	if err != nil {
+		d.logConfigError(err)
+		return err
+	}
+	if cfg.Daemon != d.cfg.Daemon || cfg.Journal != d.cfg.Journal {
+		d.log.Warnf("reload: [daemon] and [journal] settings take effect at the next start; keeping the running ones")
+		cfg.Daemon, cfg.Journal = d.cfg.Daemon, d.cfg.Journal
+	}
+	for _, w := range cfg.Warnings {
+		d.log.Warnf("%s", w)
+	}
+	if err := d.fw.Setup(firewallRules(cfg)); err != nil {
+		d.log.Errorf("reload: firewall: %v; keeping the running configuration", err)
+		return err
+	}
+	oldTerms := d.matchTerms
+	d.configureJails(cfg)
+	d.cfg = cfg
+	d.commit()
+	if d.matchTerms != oldTerms {
+		d.stopReader()
+		if err := d.startReader(journal.Position{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec}); err != nil {
+			d.log.Errorf("journal: %v", err)
+			d.readerRetry = time.Now().Add(time.Second)
+		}
+	}
+	d.save()
+	d.bus.JailsChanged()
+	d.log.Event(MsgReloaded, sdjournal.PriInfo, nil, "Reloaded: %s", d.summary())
+	return nil
+}
+
+func (d *Daemon) logConfigError(err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		d.log.Event(MsgConfigError, sdjournal.PriErr, nil, "Config error: %s", line)
+	}
+}
+
+// stop ends a clean run: the reader is stopped, the state saved, and the bans left in the kernel,
+// where they expire by themselves.
+func (d *Daemon) stop() error {
+	d.notify(sddaemon.SdNotifyStopping)
+	d.stopReader()
+	d.commit()
+	d.save()
+	d.log.Event(MsgStopped, sdjournal.PriInfo, nil, "Stopped: %d bans stay in the kernel until they expire", len(d.engine.Bans("")))
+	return nil
+}
+
+// do runs fn on the main loop and waits for it; the bus's goroutines use it.
+func (d *Daemon) do(fn func()) error {
+	done := make(chan struct{})
+	select {
+	case d.reqs <- func() { fn(); close(done) }:
+	case <-d.ctx.Done():
+		return errors.New("gaolerd is stopping")
+	}
+	<-done
+	return nil
+}
+
+// minuteCounter counts events in the last hour, a minute at a time, for STATUS=.
+type minuteCounter struct {
+	minutes [60]struct {
+		at int64
+		n  int
+	}
+}
+
+func (c *minuteCounter) add(now time.Time) {
+	m := now.Unix() / 60
+	slot := &c.minutes[m%60]
+	if slot.at != m {
+		slot.at, slot.n = m, 0
+	}
+	slot.n++
+}
+
+func (c *minuteCounter) lastHour(now time.Time) int {
+	m := now.Unix() / 60
+	total := 0
+	for _, s := range c.minutes {
+		if m-s.at < 60 {
+			total += s.n
+		}
+	}
+	return total
+}

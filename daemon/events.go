@@ -1,0 +1,34 @@
+package daemon
+
+// The MESSAGE_IDs of gaolerd's own journal entries. They are fixed forever: scripts filter on them
+// (journalctl MESSAGE_ID=...), `gaoler log` reads them, and packaging/catalog/gaoler.catalog explains each
+// one to `journalctl -x`.
+const (
+	MsgStarted          = "61a385ffb21f4b869834b9f02831d782"
+	MsgStopped          = "fe307b7c18fd4fda99000c30ccb072d3"
+	MsgReloaded         = "5315be068cb94b7a80ec6cf403af2b53"
+	MsgConfigError      = "9bc0e233712f45208795aaba951114d5"
+	MsgBan              = "b115fae2c6c44d2885a6d2f4a1572bdc"
+	MsgUnban            = "4457d62bde5247c99d7a0a257e8c4e0b"
+	MsgFailure          = "39481af06893453786a1b3adaa85020c"
+	MsgFirewallRestored = "54ff4a2776d543e2ad0d7809d9cd02b4"
+)
+
+// EventIDs lists every MESSAGE_ID above, for readers that want all of gaolerd's events.
+var EventIDs = []string{
+	MsgStarted, MsgStopped, MsgReloaded, MsgConfigError,
+	MsgBan, MsgUnban, MsgFailure, MsgFirewallRestored,
+}
+
+// The structured fields gaolerd adds to its entries.
+const (
+	FieldJail        = "GAOLER_JAIL"
+	FieldAddress     = "GAOLER_ADDRESS"
+	FieldBanTime     = "GAOLER_BANTIME"      // seconds
+	FieldExpires     = "GAOLER_EXPIRES_USEC" // microseconds since the epoch
+	FieldBanCount    = "GAOLER_BAN_COUNT"
+	FieldReason      = "GAOLER_REASON" // why an unban happened
+	FieldRule        = "GAOLER_RULE"   // which filter rule matched a failure
+	FieldCount       = "GAOLER_COUNT"  // how many bans a restore re-installed
+	SyslogIdentifier = "gaolerd"
+)
