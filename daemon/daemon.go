@@ -488,10 +488,13 @@ func (d *Daemon) updateStatus() {
 
 // summary is the one line of STATUS= and of the started/reloaded entries.
 func (d *Daemon) summary() string {
-	bans := len(d.engine.Bans(""))
+	bans := 0
 	names := make([]string, len(d.active))
 	for i, j := range d.active {
 		names[i] = j.name
+		if st, err := d.engine.Stats(j.name); err == nil {
+			bans += st.CurrentlyBanned
+		}
 	}
 	jailWord := "jails"
 	if len(names) == 1 {

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/gaoler/gaoler/internal/testenv"
+)
+
+// runningDaemon starts gaolerd with the config body in a fresh namespace and waits for its table.
+func runningDaemon(t *testing.T, body string) (ns string, d *daemonProc) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.Journald(t)
+	testenv.RequireCommand(t, "nft")
+	ns, _ = testenv.NetNS(t)
+	cfg, _ := testConfig(t, body)
+	d = startDaemon(t, ns, cfg)
+	if !waitFor(15*time.Second, func() bool {
+		_, err := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
+		return err == nil
+	}) {
+		t.Fatalf("gaolerd did not start:\n%s", d.output())
+	}
+	return ns, d
+}
+
+// randomNet returns a random /64 inside 2001:db8::/32, so that what earlier runs left in the journal
+// cannot meet this run's addresses.
+func randomNet(t *testing.T) string {
+	return fmt.Sprintf("2001:db8:%x:%x", rand.IntN(0xffff), rand.IntN(0xffff))
+}
+
+// TestForgedEntriesBanNobody checks the trust rule through the real journald: a failure counts only
+// when journald itself says it comes from root's sshd. An unprivileged user's `logger -t sshd`, and
+// even root's (its _COMM is logger), ban nobody; a user name crafted to contain "from ADDR port 22"
+// never bans ADDR. The entries of a root process named sshd, sent afterwards, are the control.
+func TestForgedEntriesBanNobody(t *testing.T) {
+	ns, d := runningDaemon(t, "[defaults]\nmaxretry = 2\n\n[jail.sshd]\nenabled = true\n")
+	testenv.RequireCommand(t, "logger")
+	testenv.RequireCommand(t, "runuser")
+	net := randomNet(t)
+	victimNobody := netip.MustParseAddr(net + "::1")
+	victimRootLogger := netip.MustParseAddr(net + "::2")
+	victimInjected := netip.MustParseAddr(net + "::3")
+	attacker := netip.MustParseAddr(net + "::4")
+	control := netip.MustParseAddr(net + "::5")
+
+	for i := 0; i < 4; i++ {
+		msg := fmt.Sprintf("Failed password for root from %s port 22 ssh2", victimNobody)
+		if out, err := exec.Command("runuser", "-u", "nobody", "--", "logger", "-t", "sshd", msg).CombinedOutput(); err != nil {
+			t.Fatalf("logger as nobody: %v: %s", err, out)
+		}
+		msg = fmt.Sprintf("Failed password for root from %s port 22 ssh2", victimRootLogger)
+		if out, err := exec.Command("logger", "-t", "sshd", msg).CombinedOutput(); err != nil {
+			t.Fatalf("logger as root: %v: %s", err, out)
+		}
+	}
+	// sshd writes the user name verbatim: "ssh -l 'x from VICTIM port 22' server".
+	var injected []map[string]string
+	for i := 0; i < 4; i++ {
+		e := sshdFailure(attacker, fmt.Sprintf("invalid user x from %s port 22", victimInjected), 1000+i)
+		injected = append(injected, e)
+	}
+	testenv.SendManyAs(t, "sshd", injected, 0)
+	testenv.SendManyAs(t, "sshd", []map[string]string{sshdFailure(control, "root", 1), sshdFailure(control, "root", 2)}, 0)
+
+	if !waitFor(10*time.Second, func() bool { return banned(setElements(t, ns, "sshd_v6"), control) }) {
+		t.Fatalf("control %s (root process named sshd) not banned:\n%s", control, d.output())
+	}
+	time.Sleep(200 * time.Millisecond)
+	els := setElements(t, ns, "sshd_v6")
+	for _, c := range []struct {
+		addr netip.Addr
+		want bool
+		who  string
+	}{
+		{victimNobody, false, "logger -t sshd as nobody"},
+		{victimRootLogger, false, "logger -t sshd as root (_COMM=logger)"},
+		{victimInjected, false, "an address inside a crafted user name"},
+		{attacker, true, "the address sshd wrote after the crafted user name"},
+	} {
+		if got := banned(els, c.addr); got != c.want {
+			t.Errorf("%s (%s): banned = %v, want %v", c.addr, c.who, got, c.want)
+		}
+	}
+}
+
+// TestJailFeaturesEndToEnd drives repeat-offender increments, IPv6 prefix bans, ignoreip and a
+// config-defined filter through the journal into the kernel's sets.
+func TestJailFeaturesEndToEnd(t *testing.T) {
+	net := randomNet(t)
+	ignored := randomNet(t)
+	ns, d := runningDaemon(t, fmt.Sprintf(`
+[defaults]
+maxretry = 2
+findtime = "1h"
+bantime = "2s"
+ignoreip = ["127.0.0.0/8", "::1", "%s::/64"]
+[defaults.increment]
+enabled = true
+factor = 30.0
+maxtime = "1h"
+
+[jail.sshd]
+enabled = true
+ipv6_prefix = 64
+
+[filter.myapp]
+journal_match = ["_UID=0", "_COMM=myapp"]
+failregex = ['^auth failed for user \S+ from <HOST>$']
+
+[jail.myapp]
+enabled = true
+filter = "myapp"
+ports = ["8080"]
+bantime = "1h"
+`, ignored))
+
+	fail := func(comm string, msgs ...string) {
+		var es []map[string]string
+		for _, m := range msgs {
+			es = append(es, map[string]string{"MESSAGE": m, "SYSLOG_IDENTIFIER": comm})
+		}
+		testenv.SendManyAs(t, comm, es, 0)
+	}
+	sshdMsg := func(a string) string { return fmt.Sprintf("Failed password for root from %s port 2222 ssh2", a) }
+
+	// Two addresses of one /64: with ipv6_prefix = 64 they count together and the /64 is banned.
+	fail("sshd", sshdMsg(net+"::a"), sshdMsg(net+"::b"))
+	prefix := netip.MustParsePrefix(net + "::/64")
+	var first element
+	if !waitFor(10*time.Second, func() bool {
+		for _, e := range setElements(t, ns, "sshd_v6") {
+			if e.Prefix == prefix {
+				first = e
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("%s not banned as a /64 after failures from two of its addresses: %v\n%s", prefix, setElements(t, ns, "sshd_v6"), d.output())
+	}
+	if first.Timeout > 3*time.Second {
+		t.Errorf("first ban of %s: kernel timeout %v, want the bantime 2s", prefix, first.Timeout)
+	}
+	if !banned(setElements(t, ns, "sshd_v6"), netip.MustParseAddr(net+"::beef")) {
+		t.Errorf("another address of the banned /64 is not covered")
+	}
+
+	// The kernel expires the first ban; the next one is bantime * factor = 60s.
+	if !waitFor(10*time.Second, func() bool { return !banned(setElements(t, ns, "sshd_v6"), prefix.Addr()) }) {
+		t.Fatalf("the 2s ban of %s did not expire", prefix)
+	}
+	fail("sshd", sshdMsg(net+"::c"), sshdMsg(net+"::d"))
+	var second element
+	if !waitFor(10*time.Second, func() bool {
+		for _, e := range setElements(t, ns, "sshd_v6") {
+			if e.Prefix == prefix {
+				second = e
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("%s not banned again", prefix)
+	}
+	if second.Timeout < 50*time.Second || second.Timeout > 61*time.Second {
+		t.Errorf("second ban of %s: kernel timeout %v, want 2s*30 = 60s", prefix, second.Timeout)
+	}
+
+	// ignoreip: never banned, however often it fails.
+	fail("sshd", sshdMsg(ignored+"::1"), sshdMsg(ignored+"::1"), sshdMsg(ignored+"::1"))
+
+	// A config-defined filter, on its own jail and sets.
+	app := fmt.Sprintf("192.0.2.%d", 10+rand.IntN(200))
+	fail("myapp", "auth failed for user bob from "+app, "auth failed for user eve from "+app)
+	if !waitFor(10*time.Second, func() bool { return banned(setElements(t, ns, "myapp_v4"), netip.MustParseAddr(app)) }) {
+		t.Fatalf("%s not banned by the config-defined filter myapp:\n%s", app, d.output())
+	}
+	if banned(setElements(t, ns, "sshd_v6"), netip.MustParseAddr(ignored+"::1")) {
+		t.Errorf("%s::1 is in ignoreip but was banned", ignored)
+	}
+	rules, _ := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
+	if !containsAny(rules, "dport 8080") {
+		t.Errorf("no rule for myapp's port 8080:\n%s", rules)
+	}
+}

@@ -1,0 +1,120 @@
+package jails
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// sshdMix is a realistic mix of sshd messages: about 10% failures, the rest logins, disconnects and
+// other noise of a busy server.
+var sshdMix = []string{
+	"Failed password for root from 192.0.2.7 port 50273 ssh2",
+	"Accepted publickey for deploy from 198.51.100.20 port 51234 ssh2: ED25519 SHA256:Xr4sB3s0m3F1ng3rpr1ntAbCdEfGh",
+	"pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)",
+	"Received disconnect from 198.51.100.20 port 51234:11: disconnected by user",
+	"Disconnected from user deploy 198.51.100.20 port 51234",
+	"pam_unix(sshd:session): session closed for user deploy",
+	"Connection closed by 203.0.113.9 port 40112 [preauth]",
+	"error: kex_exchange_identification: Connection closed by remote host",
+	"Accepted password for alice from 2001:db8::20 port 60000 ssh2",
+	"Received disconnect from 203.0.113.10 port 33000:11: Bye Bye [preauth]",
+	"Invalid user oracle from 203.0.113.11 port 41000",
+	"pam_unix(sshd:auth): check pass; user unknown",
+	"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.11",
+	"Disconnected from invalid user oracle 203.0.113.11 port 41000 [preauth]",
+	"Server listening on 0.0.0.0 port 22.",
+	"User child is on pid 12345",
+	"Starting session: shell on pts/0 for deploy from 198.51.100.20 port 51234 id 0",
+	"Close session: user deploy from 198.51.100.20 port 51234 id 0",
+	"Postponed publickey for deploy from 198.51.100.20 port 51234 ssh2 [preauth]",
+	"Connection reset by 203.0.113.12 port 22222 [preauth]",
+}
+
+func BenchmarkSSHDFilter(b *testing.B) {
+	for _, mode := range []string{ModeNormal, ModeDDoS, ModeAggressive} {
+		b.Run(mode, func(b *testing.B) {
+			f, _ := SSHD(mode)
+			failures := 0
+			for _, m := range sshdMix {
+				if _, _, ok := f.Match(m); ok {
+					failures++
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				f.Match(sshdMix[i%len(sshdMix)])
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+			b.ReportMetric(float64(failures)/float64(len(sshdMix)), "failure-share")
+		})
+	}
+}
+
+// BenchmarkTrackedAddressBytes measures the heap one tracked address costs: a window holding
+// maxretry-1 failures, in a jail flooded with distinct addresses.
+func BenchmarkTrackedAddressBytes(b *testing.B) {
+	for _, v6 := range []bool{false, true} {
+		b.Run(fmt.Sprint("ipv6=", v6), func(b *testing.B) {
+			const n = 100000
+			msgs := make([]string, n)
+			for i := range msgs {
+				a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+				if v6 {
+					a = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+				}
+				msgs[i] = failMsg(a.String())
+			}
+			var perAddr float64
+			for range b.N {
+				clock := &fakeClock{t: t0}
+				e := NewEngine(newFakeFirewall(clock), &fakeEvents{}, clock.now)
+				e.ev = nopEvents{}
+				f, _ := SSHD(ModeNormal)
+				e.SetJail("sshd", f, Settings{BanTime: time.Hour, FindTime: time.Hour, MaxRetry: 5, IPv6Prefix: 128, MaxTracked: n})
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				for k := range 4 { // maxretry-1 failures each: the fullest a window gets
+					for i, m := range msgs {
+						e.Handle("sshd", t0.Add(time.Duration(k*n+i)), m)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if got := e.jails["sshd"].windows.len(); got != n {
+					b.Fatalf("tracked %d", got)
+				}
+				perAddr = float64(after.HeapAlloc-before.HeapAlloc) / n
+				runtime.KeepAlive(e)
+			}
+			b.ReportMetric(perAddr, "bytes/address")
+		})
+	}
+}
+
+type nopEvents struct{}
+
+func (nopEvents) Banned(Ban)                                   {}
+func (nopEvents) Unbanned(Ban, string)                         {}
+func (nopEvents) Failed(string, netip.Addr, time.Time, string) {}
+
+// BenchmarkHandle measures the engine's hot path: a failure from one of a few thousand addresses.
+func BenchmarkHandle(b *testing.B) {
+	clock := &fakeClock{t: t0}
+	e := NewEngine(newFakeFirewall(clock), nopEvents{}, clock.now)
+	f, _ := SSHD(ModeNormal)
+	e.SetJail("sshd", f, Settings{BanTime: time.Hour, FindTime: time.Second, MaxRetry: 5, IPv6Prefix: 128})
+	msgs := make([]string, 4096)
+	for i := range msgs {
+		msgs[i] = failMsg(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String())
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e.Handle("sshd", t0.Add(time.Duration(i)*time.Millisecond), msgs[i%len(msgs)])
+	}
+}

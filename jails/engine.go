@@ -1,0 +1,556 @@
+package jails
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Errors of the Engine's methods, for callers to branch on with errors.Is.
+var (
+	ErrNoSuchJail      = errors.New("no such jail")
+	ErrNotBanned       = errors.New("not banned")
+	ErrInvalidAddress  = errors.New("invalid address")
+	ErrIgnored         = errors.New("address is ignored by the jail (ignoreip/ignoreself)")
+	errSelfAddrsFailed = errors.New("reading the host's addresses")
+)
+
+// Firewall is where bans go. The daemon's nftables or none backend implements it; calls are queued
+// there and sent to the kernel when the daemon flushes.
+type Firewall interface {
+	// Ban blocks p for the jail until timeout from now; banning a banned prefix replaces its timeout.
+	Ban(jail string, p netip.Prefix, timeout time.Duration) error
+	// Unban lifts the jail's ban of p.
+	Unban(jail string, p netip.Prefix) error
+}
+
+// Events hears about the engine's decisions (the daemon logs them to the journal and signals them on
+// the bus). It is called on the engine's goroutine, synchronously.
+type Events interface {
+	// Banned is a new ban: not a ban re-installed by Restore, nor one decided from a backlog that had
+	// already ended.
+	Banned(b Ban)
+	// Unbanned is a ban lifted: reason is "manual", "expired", "jail removed" or "unban-all".
+	Unbanned(b Ban, reason string)
+	// Failed is a failure that was counted or would have been (its address is not ignored).
+	Failed(jail string, addr netip.Addr, at time.Time, rule string)
+}
+
+// Ban is one ban of a prefix in a jail.
+type Ban struct {
+	Jail     string
+	Prefix   netip.Prefix // /32, /128, or /ipv6_prefix
+	BannedAt time.Time
+	Expires  time.Time
+	Count    int // bans of this prefix so far, this one included (over all jails with increment.overalljails)
+}
+
+// Stats are a jail's counters, as `gaoler status` shows them.
+type Stats struct {
+	CurrentlyFailed, CurrentlyBanned int
+	TotalFailed, TotalBanned         uint64
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithSelfAddrs replaces how the engine learns the host's own addresses for ignoreself (by default
+// net.InterfaceAddrs, read each time SetJail configures a jail that ignores them).
+func WithSelfAddrs(fn func() ([]netip.Prefix, error)) Option {
+	return func(e *Engine) { e.selfAddrs = fn }
+}
+
+// Engine counts failures and decides bans for a set of jails. It is owned by one goroutine (the
+// daemon's main loop) and is not safe for concurrent use.
+type Engine struct {
+	fw        Firewall
+	ev        Events
+	now       func() time.Time
+	selfAddrs func() ([]netip.Prefix, error)
+	self      []netip.Prefix
+
+	jails   map[string]*jail
+	history map[netip.Prefix]map[string]*record // prefix -> jail -> bans
+}
+
+// record is the ban history of a prefix in a jail.
+type record struct {
+	Count int
+	Last  time.Time // expiry of the latest ban
+}
+
+// jail is one jail's state.
+type jail struct {
+	name     string
+	filter   *Filter
+	s        Settings
+	ignore   []netip.Prefix
+	windows  *windows
+	bans     map[netip.Prefix]*Ban // active: installed in the firewall
+	past     map[netip.Prefix]*Ban // decided from a backlog, already over by now(): not installed
+	wide     int                   // bans (active or past) shorter than a host prefix
+	forgiven map[netip.Prefix]time.Time
+	lastAt   time.Time // newest entry seen
+	failed   uint64
+	banned   uint64
+}
+
+// NewEngine returns an engine that bans through fw, reports to ev and reads the time from now (the
+// entry timestamps decide windows; now decides whether a ban is still running).
+func NewEngine(fw Firewall, ev Events, now func() time.Time, opts ...Option) *Engine {
+	e := &Engine{
+		fw: fw, ev: ev, now: now,
+		selfAddrs: interfaceAddrs,
+		jails:     make(map[string]*jail),
+		history:   make(map[netip.Prefix]map[string]*record),
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// interfaceAddrs returns the host's addresses as host prefixes.
+func interfaceAddrs() ([]netip.Prefix, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var ps []netip.Prefix
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		if ip, ok := netip.AddrFromSlice(n.IP); ok {
+			ip = ip.Unmap()
+			ps = append(ps, netip.PrefixFrom(ip, ip.BitLen()))
+		}
+	}
+	return ps, nil
+}
+
+// SetJail adds a jail, or changes one in place: its failure windows, bans and history stay. With
+// IgnoreSelf, the host's addresses are read now. An error reading them is returned, and the jail is
+// set anyway (without them).
+func (e *Engine) SetJail(name string, f *Filter, s Settings) error {
+	j := e.jails[name]
+	if j == nil {
+		j = &jail{
+			name:     name,
+			windows:  newWindows(),
+			bans:     make(map[netip.Prefix]*Ban),
+			past:     make(map[netip.Prefix]*Ban),
+			forgiven: make(map[netip.Prefix]time.Time),
+		}
+		e.jails[name] = j
+	}
+	j.filter, j.s = f, s
+	j.ignore = append([]netip.Prefix(nil), s.IgnoreIP...)
+	var err error
+	if s.IgnoreSelf {
+		self, serr := e.selfAddrs()
+		if serr != nil {
+			err = fmt.Errorf("jail %q: %w: %v", name, errSelfAddrsFailed, serr)
+		}
+		j.ignore = append(j.ignore, self...)
+	}
+	for j.windows.len() > j.s.maxTracked() {
+		j.windows.remove(j.windows.stalest().key)
+	}
+	return err
+}
+
+// RemoveJail drops a jail: its active bans are reported Unbanned("jail removed") but not sent to the
+// Firewall, whose Setup drops the jail's sets. Its ban history stays, for increments.
+func (e *Engine) RemoveJail(name string) {
+	j := e.jails[name]
+	if j == nil {
+		return
+	}
+	for _, b := range sortedBans(j.bans) {
+		e.ev.Unbanned(b, "jail removed")
+	}
+	delete(e.jails, name)
+}
+
+// Handle runs one journal entry of a jail through its filter and window: it reports whether the
+// message is a failure (a filter matched, the address is not ignored). A failure from an address the
+// jail has banned at the entry's time, or that an admin forgave after the entry's time, is reported but
+// not counted. The failure that reaches maxretry within findtime bans.
+func (e *Engine) Handle(jailName string, at time.Time, message string) (failure bool) {
+	j := e.jails[jailName]
+	if j == nil || j.filter == nil {
+		return false
+	}
+	addr, rule, ok := j.filter.Match(message)
+	if !ok || j.ignored(addr) {
+		return false
+	}
+	if at.After(j.lastAt) {
+		j.lastAt = at
+	}
+	j.failed++
+	e.ev.Failed(j.name, addr, at, rule)
+	if j.bannedAt(addr, at) {
+		return true
+	}
+	k := j.s.key(addr)
+	if t, ok := j.forgiven[k]; ok && at.Before(t) {
+		return true
+	}
+	if j.s.MaxRetry > 1 {
+		w := j.windows.touch(k)
+		if j.windows.len() > j.s.maxTracked() {
+			j.windows.remove(j.windows.stalest().key)
+		}
+		if w.add(at.UnixNano(), int64(j.s.FindTime), j.s.MaxRetry-1) < j.s.MaxRetry {
+			return true
+		}
+	}
+	j.windows.remove(k)
+	e.ban(j, k, at, 0)
+	return true
+}
+
+// ignored reports whether the jail ignores a.
+func (j *jail) ignored(a netip.Addr) bool {
+	for _, p := range j.ignore {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// bannedAt reports whether a is inside a ban of the jail that has not ended at t (a failure read late,
+// with a timestamp before the ban, does not start a new window either).
+func (j *jail) bannedAt(a netip.Addr, t time.Time) bool {
+	if b := j.covering(a); b != nil && t.Before(b.Expires) {
+		return true
+	}
+	return false
+}
+
+// covering returns the active or past ban that contains a, or nil.
+func (j *jail) covering(a netip.Addr) *Ban {
+	host := netip.PrefixFrom(a, a.BitLen())
+	if b := j.bans[host]; b != nil {
+		return b
+	}
+	if b := j.past[host]; b != nil {
+		return b
+	}
+	if a.Is6() && j.s.IPv6Prefix > 0 && j.s.IPv6Prefix < 128 {
+		k := j.s.key(a)
+		if b := j.bans[k]; b != nil {
+			return b
+		}
+		if b := j.past[k]; b != nil {
+			return b
+		}
+	}
+	if j.wide == 0 {
+		return nil
+	}
+	for p, b := range j.bans {
+		if p.Bits() < a.BitLen() && p.Contains(a) {
+			return b
+		}
+	}
+	for p, b := range j.past {
+		if p.Bits() < a.BitLen() && p.Contains(a) {
+			return b
+		}
+	}
+	return nil
+}
+
+// previous returns how many times p was banned before, in jail j or in all jails.
+func (e *Engine) previous(j *jail, p netip.Prefix) int {
+	recs := e.history[p]
+	if !j.s.Increment.OverallJails {
+		if r := recs[j.name]; r != nil {
+			return r.Count
+		}
+		return 0
+	}
+	n := 0
+	for _, r := range recs {
+		n += r.Count
+	}
+	return n
+}
+
+// ban bans p in j from at, for d (0: the jail's ban time with increments). A ban already over by
+// now() is recorded (history, totals) but neither installed nor announced.
+func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration) (Ban, error) {
+	prev := e.previous(j, p)
+	if d <= 0 {
+		d = j.s.banTime(prev)
+	}
+	b := &Ban{Jail: j.name, Prefix: p, BannedAt: at, Expires: at.Add(d), Count: prev + 1}
+	recs := e.history[p]
+	if recs == nil {
+		recs = make(map[string]*record)
+		e.history[p] = recs
+	}
+	r := recs[j.name]
+	if r == nil {
+		r = &record{}
+		recs[j.name] = r
+	}
+	r.Count++
+	if b.Expires.After(r.Last) {
+		r.Last = b.Expires
+	}
+	j.banned++
+	delete(j.forgiven, p)
+	left := b.Expires.Sub(e.now())
+	if left <= 0 {
+		j.setBan(j.past, b)
+		return *b, nil
+	}
+	j.setBan(j.bans, b)
+	err := e.fw.Ban(j.name, p, left)
+	e.ev.Banned(*b)
+	return *b, err
+}
+
+// setBan stores b in m (j.bans or j.past), keeping the count of wide prefixes.
+func (j *jail) setBan(m map[netip.Prefix]*Ban, b *Ban) {
+	if old := m[b.Prefix]; old == nil && b.Prefix.Bits() < b.Prefix.Addr().BitLen() {
+		j.wide++
+	}
+	m[b.Prefix] = b
+}
+
+// dropBan deletes p from m, keeping the count of wide prefixes.
+func (j *jail) dropBan(m map[netip.Prefix]*Ban, p netip.Prefix) {
+	if _, ok := m[p]; ok && p.Bits() < p.Addr().BitLen() {
+		j.wide--
+	}
+	delete(m, p)
+}
+
+// parseTarget parses a manual ban's address: an address (counted by the jail's ipv6_prefix) or a CIDR.
+func (j *jail) parseTarget(s string) (netip.Prefix, netip.Addr, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%w %q", ErrInvalidAddress, s)
+		}
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%w %q", ErrInvalidAddress, s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), p.Masked().Addr(), nil
+	}
+	a, ok := parseAddr(s)
+	if !ok {
+		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%w %q", ErrInvalidAddress, s)
+	}
+	return j.s.key(a), a, nil
+}
+
+// Ban bans addr (an address, or a CIDR) in the jail now, for d (0: the jail's ban time, with
+// increments), through the same path as a ban the jail decides: history, firewall, Banned. Banning a
+// banned prefix again replaces its ban (a new expiry); an address or CIDR inside a wider running ban of
+// the jail (an IPv6 /64, say) returns that ban unchanged. Ignored addresses are ErrIgnored.
+func (e *Engine) Ban(jailName, addr string, d time.Duration) (Ban, error) {
+	j := e.jails[jailName]
+	if j == nil {
+		return Ban{}, fmt.Errorf("%w %q", ErrNoSuchJail, jailName)
+	}
+	p, a, err := j.parseTarget(addr)
+	if err != nil {
+		return Ban{}, err
+	}
+	if j.ignored(a) {
+		return Ban{}, fmt.Errorf("%w: %s in jail %s", ErrIgnored, a, jailName)
+	}
+	now := e.now()
+	target := p.Bits()
+	if !strings.Contains(addr, "/") {
+		target = a.BitLen()
+	}
+	if b := j.covering(a); b != nil && b.Prefix.Bits() < target && now.Before(b.Expires) {
+		return *b, nil
+	}
+	j.windows.remove(p)
+	return e.ban(j, p, now, d)
+}
+
+// Unban lifts the jail's ban of addr (the ban whose prefix is addr's, or contains it) through the
+// firewall and reports Unbanned("manual"). It forgives too: failures of the prefix counted so far, or
+// read later with an earlier timestamp, never count again; new failures count afresh.
+func (e *Engine) Unban(jailName, addr string) (Ban, error) {
+	j := e.jails[jailName]
+	if j == nil {
+		return Ban{}, fmt.Errorf("%w %q", ErrNoSuchJail, jailName)
+	}
+	p, a, err := j.parseTarget(addr)
+	if err != nil {
+		return Ban{}, err
+	}
+	b := j.bans[p]
+	if b == nil {
+		for q, c := range j.bans {
+			if q.Contains(a) && q.Bits() <= p.Bits() {
+				b = c
+				break
+			}
+		}
+	}
+	if b == nil {
+		return Ban{}, fmt.Errorf("%w: %s in jail %s", ErrNotBanned, addr, jailName)
+	}
+	return *b, e.unban(j, b, "manual")
+}
+
+// unban lifts b, forgives its prefix, and reports it.
+func (e *Engine) unban(j *jail, b *Ban, reason string) error {
+	j.dropBan(j.bans, b.Prefix)
+	j.windows.remove(b.Prefix)
+	j.forgiven[b.Prefix] = e.now()
+	err := e.fw.Unban(j.name, b.Prefix)
+	e.ev.Unbanned(*b, reason)
+	return err
+}
+
+// UnbanAll lifts every ban of the jail ("" = all jails), as Unban does, with reason "unban-all", and
+// returns how many it lifted.
+func (e *Engine) UnbanAll(jailName string) (int, error) {
+	var js []*jail
+	if jailName == "" {
+		js = e.sortedJails()
+	} else if j := e.jails[jailName]; j != nil {
+		js = []*jail{j}
+	} else {
+		return 0, fmt.Errorf("%w %q", ErrNoSuchJail, jailName)
+	}
+	n := 0
+	var errs []error
+	for _, j := range js {
+		for _, b := range sortedBans(j.bans) {
+			if err := e.unban(j, j.bans[b.Prefix], "unban-all"); err != nil {
+				errs = append(errs, err)
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// Bans returns the running bans of the jail ("" = all jails), sorted by jail and prefix.
+func (e *Engine) Bans(jailName string) []Ban {
+	var out []Ban
+	for _, j := range e.sortedJails() {
+		if jailName == "" || j.name == jailName {
+			out = append(out, sortedBans(j.bans)...)
+		}
+	}
+	return out
+}
+
+// Stats returns the jail's counters. CurrentlyFailed is the number of addresses (or prefixes) with a
+// failure within findtime of now().
+func (e *Engine) Stats(jailName string) (Stats, error) {
+	j := e.jails[jailName]
+	if j == nil {
+		return Stats{}, fmt.Errorf("%w %q", ErrNoSuchJail, jailName)
+	}
+	cutoff := e.now().Add(-j.s.FindTime).UnixNano()
+	st := Stats{CurrentlyBanned: len(j.bans), TotalFailed: j.failed, TotalBanned: j.banned}
+	for _, w := range j.windows.m {
+		if w.newest() >= cutoff {
+			st.CurrentlyFailed++
+		}
+	}
+	return st, nil
+}
+
+// Expire drops the bans whose time is over at now (the kernel has already expired their elements,
+// so the Firewall is not called), reports each as Unbanned("expired") and returns them, sorted by
+// expiry. It also forgets windows, forgiveness and history too old to matter.
+func (e *Engine) Expire(now time.Time) []Ban {
+	var out []Ban
+	for _, j := range e.sortedJails() {
+		for p, b := range j.bans {
+			if !now.Before(b.Expires) {
+				out = append(out, *b)
+				j.dropBan(j.bans, p)
+			}
+		}
+		for p, b := range j.past {
+			if !j.lastAt.Before(b.Expires) {
+				j.dropBan(j.past, p)
+			}
+		}
+		horizon := j.lastAt
+		if now.After(horizon) {
+			horizon = now
+		}
+		cutoff := horizon.Add(-j.s.FindTime)
+		for p, t := range j.forgiven {
+			if t.Before(cutoff) {
+				delete(j.forgiven, p)
+			}
+		}
+		for w := j.windows.stalest(); w != nil && w.newest() < cutoff.UnixNano(); w = j.windows.stalest() {
+			j.windows.remove(w.key)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if !out[a].Expires.Equal(out[b].Expires) {
+			return out[a].Expires.Before(out[b].Expires)
+		}
+		return lessBan(out[a], out[b])
+	})
+	for _, b := range out {
+		e.ev.Unbanned(b, "expired")
+	}
+	for p, recs := range e.history {
+		for name, r := range recs {
+			if now.Sub(r.Last) > HistoryRetention {
+				delete(recs, name)
+			}
+		}
+		if len(recs) == 0 {
+			delete(e.history, p)
+		}
+	}
+	return out
+}
+
+func (e *Engine) sortedJails() []*jail {
+	js := make([]*jail, 0, len(e.jails))
+	for _, j := range e.jails {
+		js = append(js, j)
+	}
+	sort.Slice(js, func(a, b int) bool { return js[a].name < js[b].name })
+	return js
+}
+
+func sortedBans(m map[netip.Prefix]*Ban) []Ban {
+	out := make([]Ban, 0, len(m))
+	for _, b := range m {
+		out = append(out, *b)
+	}
+	sort.Slice(out, func(a, b int) bool { return lessBan(out[a], out[b]) })
+	return out
+}
+
+func lessBan(a, b Ban) bool {
+	if a.Jail != b.Jail {
+		return a.Jail < b.Jail
+	}
+	return a.Prefix.Addr().Less(b.Prefix.Addr()) || a.Prefix.Addr() == b.Prefix.Addr() && a.Prefix.Bits() < b.Prefix.Bits()
+}

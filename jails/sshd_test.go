@@ -1,0 +1,260 @@
+package jails
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// sshdCase is one message and what each mode should make of it: host "" means no failure.
+type sshdCase struct {
+	name string
+	msg  string
+	// normal, ddos, aggressive: the expected host in each mode ("" = no failure)
+	normal, ddos, aggressive string
+}
+
+// all returns a case that is the same failure in every mode.
+func all(name, msg, host string) sshdCase { return sshdCase{name, msg, host, host, host} }
+
+// from returns a case that is a failure from mode on.
+func fromDDoS(name, msg, host string) sshdCase { return sshdCase{name, msg, "", host, host} }
+func onlyAggressive(name, msg, host string) sshdCase {
+	return sshdCase{name, msg, "", "", host}
+}
+
+var sshdCases = []sshdCase{
+	// Failed <method>
+	all("failed password", "Failed password for root from 192.0.2.7 port 50273 ssh2", "192.0.2.7"),
+	all("failed password invalid user", "Failed password for invalid user admin from 192.0.2.8 port 22 ssh2", "192.0.2.8"),
+	all("failed password ipv6", "Failed password for invalid user ROOT from 2001:db8::1:1 port 50273 ssh2", "2001:db8::1:1"),
+	all("failed password v4-mapped", "Failed password for root from ::ffff:198.51.100.4 port 1 ssh2", "198.51.100.4"),
+	all("failed password no ssh2", "Failed password for invalid user ROOT from 192.0.2.70 port 12345", "192.0.2.70"),
+	all("failed password no port", "Failed password for invalid user ROOT from 2001:db8:cccc:1234::1:1", "2001:db8:cccc:1234::1:1"),
+	all("failed password ssh1", "Failed password for dan from 127.0.0.2 port 45416 ssh1", "127.0.0.2"),
+	all("failed none invalid", "Failed none for invalid user test from 192.0.2.9 port 40000 ssh2", "192.0.2.9"),
+	all("failed kbdint pam", "Failed keyboard-interactive/pam for invalid user jamedds from 198.51.100.77 port 33723 ssh2", "198.51.100.77"),
+	all("failed publickey invalid user", "Failed publickey for invalid user graysky from 192.0.2.10 port 37954 ssh2: RSA SHA256:v3dpapGleDaUKf4V1vKyR9ZyUgjaJAmoCTcb2PLljI", "192.0.2.10"),
+	onlyAggressive("failed publickey valid user", "Failed publickey for git from 192.0.2.1 port 57904 ssh2: ECDSA SHA256:0effxxxx", "192.0.2.1"),
+	all("failed hostbased", `Failed hostbased for dan from 192.0.2.11 port 45785 ssh2: RSA SHA256:8ce3aa0f, client user "dan", client host "localhost.localdomain"`, "192.0.2.11"),
+	all("failed preauth suffix", "Failed password for root from 192.0.2.12 port 1 ssh2 [preauth]", "192.0.2.12"),
+	all("failed trailing space", "Failed password for root from 192.0.2.13 port 1 ssh2 ", "192.0.2.13"),
+	all("failed ipv6 zone", "Failed password for root from fe80::1%eth0 port 1 ssh2", "fe80::1"),
+	// Invalid user
+	all("invalid user", "Invalid user ftp from 192.0.2.20 port 37220", "192.0.2.20"),
+	all("invalid user no port", "Invalid user ftp from 192.0.2.21", "192.0.2.21"),
+	all("invalid user empty", "Invalid user  from 192.0.2.68 port 34916", "192.0.2.68"),
+	all("illegal user", "Illegal user test from 192.0.2.22", "192.0.2.22"),
+	all("invalid user ipv6", "Invalid user oracle from 2001:db8::2 port 4444", "2001:db8::2"),
+	// not allowed
+	all("allowusers", "User root from 192.0.2.30 not allowed because not listed in AllowUsers", "192.0.2.30"),
+	all("denyusers", "User root from 192.0.2.31 not allowed because listed in DenyUsers", "192.0.2.31"),
+	all("no group", "User allena from 192.0.2.32 not allowed because not in any group", "192.0.2.32"),
+	all("denygroups", "User root from 192.0.2.33 not allowed because a group is listed in DenyGroups", "192.0.2.33"),
+	all("allowgroups", "User root from 192.0.2.34 not allowed because none of user's groups are listed in AllowGroups", "192.0.2.34"),
+	all("root refused", "ROOT LOGIN REFUSED FROM 192.0.2.40", "192.0.2.40"),
+	all("root refused port", "ROOT LOGIN REFUSED FROM 192.0.2.41 port 12345 [preauth]", "192.0.2.41"),
+	all("root refused mapped", "ROOT LOGIN REFUSED FROM ::ffff:192.0.2.42", "192.0.2.42"),
+	// PAM
+	all("pam auth failure", "error: PAM: Authentication failure for myhlj1374 from 192.0.2.50", "192.0.2.50"),
+	all("pam auth failure ipv6", "error: PAM: Authentication failure for test-ipv6 from 2001:db8:220:1:248:1893:25c8:1946", "2001:db8:220:1:248:1893:25c8:1946"),
+	all("pam via", "error: PAM: authentication error for james from 192.0.2.51 via 192.168.1.201", "192.0.2.51"),
+	all("pam not known", "error: PAM: User not known to the underlying authentication module for illegal user kernelitshell from 192.0.2.52", "192.0.2.52"),
+	sshdCase{"pam hostname", "error: PAM: Authentication failure for stefanor from example.com", "", "", ""},
+	sshdCase{"pam_unix is the same attempt as Failed password", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.112  user=root", "", "", ""},
+	// MaxAuthTries
+	all("max auth tries", "error: maximum authentication attempts exceeded for root from 192.0.2.60 port 49940 ssh2 [preauth]", "192.0.2.60"),
+	all("max auth tries invalid", "error: maximum authentication attempts exceeded for invalid user admin from 2001:db8::60 port 49940 ssh2 [preauth]", "2001:db8::60"),
+	all("too many failures", "Disconnecting authenticating user root 192.0.2.61 port 33553: Too many authentication failures [preauth]", "192.0.2.61"),
+	all("too many failures invalid", "Disconnecting invalid user admin 192.0.2.62 port 33553: Too many authentication failures [preauth]", "192.0.2.62"),
+	sshdCase{"too many failures no host", "Disconnecting: Too many authentication failures for root [preauth]", "", "", ""},
+	// ddos
+	fromDDoS("no identification", "Did not receive identification string from 192.0.2.70", "192.0.2.70"),
+	fromDDoS("no identification port", "Did not receive identification string from 192.0.2.71 port 35836", "192.0.2.71"),
+	fromDDoS("bad version", "Bad protocol version identification 'dummy string' from 192.0.2.72 port 31778", "192.0.2.72"),
+	fromDDoS("bad version inject", "Bad protocol version identification 'dummy string' from 192.0.2.1' from 192.0.2.73 port 31778", "192.0.2.73"),
+	fromDDoS("banner exchange", "banner exchange: Connection from 192.0.2.74 port 55555: invalid format", "192.0.2.74"),
+	fromDDoS("banner exchange ipv6", "banner exchange: Connection from 2001:db8::74 port 55555: could not read protocol version", "2001:db8::74"),
+	fromDDoS("timeout", "fatal: Timeout before authentication for 192.0.2.75 port 1234", "192.0.2.75"),
+	fromDDoS("timeout old", "Timeout before authentication for 192.0.2.76", "192.0.2.76"),
+	fromDDoS("dispatch fatal", "ssh_dispatch_run_fatal: Connection from 192.0.2.77 port 6666: invalid format [preauth]", "192.0.2.77"),
+	fromDDoS("dispatch fatal user", "ssh_dispatch_run_fatal: Connection from authenticating user root 192.0.2.78 port 6666: message authentication code incorrect [preauth]", "192.0.2.78"),
+	fromDDoS("closed preauth", "Connection closed by 192.0.2.79 port 14282 [preauth]", "192.0.2.79"),
+	fromDDoS("closed preauth no port", "Connection closed by 192.0.2.212 [preauth]", "192.0.2.212"),
+	fromDDoS("reset preauth", "Connection reset by 192.0.2.39 port 14282 [preauth]", "192.0.2.39"),
+	fromDDoS("disconnected preauth", "Disconnected from 192.0.2.4 port 36985 [preauth]", "192.0.2.4"),
+	sshdCase{"kex identification carries no address", "error: kex_exchange_identification: Connection closed by remote host", "", "", ""},
+	sshdCase{"kex invalid identifier", `error: kex_exchange_identification: client sent invalid protocol identifier "GET / HTTP/1.1"`, "", "", ""},
+	// aggressive
+	onlyAggressive("negotiate cipher", "Unable to negotiate with 192.0.2.80 port 55419: no matching cipher found. Their offer: aes256-cbc,3des-cbc [preauth]", "192.0.2.80"),
+	onlyAggressive("negotiate kex", "fatal: Unable to negotiate with 2001:db8::81 port 55419: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1", "2001:db8::81"),
+	onlyAggressive("negotiate host key", "Unable to negotiate with 192.0.2.82 port 50404: no matching host key type found. Their offer: ssh-rsa,ssh-dss [preauth]", "192.0.2.82"),
+	onlyAggressive("no auth methods", "Received disconnect from 192.0.2.83 port 1684:14: No supported authentication methods available [preauth]", "192.0.2.83"),
+	onlyAggressive("no auth methods old", "error: Received disconnect from 192.0.2.84: 14: No supported authentication methods available [preauth]", "192.0.2.84"),
+	onlyAggressive("no auth methods ipv6", "Received disconnect from 2001:db8::85 port 1883:14: No authentication methods available [preauth]", "2001:db8::85"),
+	onlyAggressive("closed authenticating", "Connection closed by authenticating user root 192.0.2.10 port 46038 [preauth]", "192.0.2.10"),
+	onlyAggressive("closed invalid empty", "Connection closed by invalid user  192.0.2.68 port 34916 [preauth]", "192.0.2.68"),
+	onlyAggressive("disconnected authenticating", "Disconnected from authenticating user admin 192.0.2.6 port 33553 [preauth]", "192.0.2.6"),
+	onlyAggressive("reset authenticating", "Connection reset by authenticating user root 192.0.2.20 port 1558 [preauth]", "192.0.2.20"),
+	onlyAggressive("closed inject", "Connection closed by authenticating user test 127.0.0.1 port 12345 192.0.2.11 port 46039 [preauth]", "192.0.2.11"),
+	// never failures
+	sshdCase{"accepted password", "Accepted password for rda from 192.0.2.113 port 52100 ssh2", "", "", ""},
+	sshdCase{"accepted publickey", "Accepted publickey for git from 192.0.2.1 port 57904 ssh2: ED25519 SHA256:abc", "", "", ""},
+	sshdCase{"postponed", "Postponed publickey for git from 192.0.2.1 port 57904 ssh2 [preauth]", "", "", ""},
+	sshdCase{"session opened", "pam_unix(sshd:session): session opened for user rda(uid=1000) by (uid=0)", "", "", ""},
+	sshdCase{"session closed", "pam_unix(sshd:session): session closed for user rda", "", "", ""},
+	sshdCase{"received disconnect", "Received disconnect from 192.0.2.5 port 50000:11: disconnected by user", "", "", ""},
+	sshdCase{"received disconnect bye preauth", "Received disconnect from 192.0.2.5 port 50000:11: Bye Bye [preauth]", "", "", ""},
+	sshdCase{"disconnected user", "Disconnected from user rda 192.0.2.5 port 50000", "", "", ""},
+	sshdCase{"connection closed after auth", "Connection closed by 192.0.2.5 port 50000", "", "", ""},
+	sshdCase{"connection closed user preauth", "Connection closed by user rda 192.0.2.5 port 50000 [preauth]", "", "", ""},
+	sshdCase{"connection from", "Connection from 192.0.2.5 port 62004 on 192.0.2.10 port 22", "", "", ""},
+	sshdCase{"server listening", "Server listening on 0.0.0.0 port 22.", "", "", ""},
+	sshdCase{"break-in", "Address 192.0.2.4 maps to host.example, but this does not map back to the address - POSSIBLE BREAK-IN ATTEMPT!", "", "", ""},
+	sshdCase{"account locked", "User root not allowed because account is locked", "", "", ""},
+	sshdCase{"shell missing", "User root not allowed because shell /bin/nope does not exist", "", "", ""},
+	sshdCase{"input_userauth_request", "input_userauth_request: invalid user root [preauth]", "", "", ""},
+	sshdCase{"read socket", "fatal: Read from socket failed: Connection reset by peer [preauth]", "", "", ""},
+	sshdCase{"received signal", "Received signal 15; terminating.", "", "", ""},
+	sshdCase{"empty", "", "", "", ""},
+	// crafted user names: the host is the one sshd wrote
+	all("inject user from", "Failed password for invalid user from 10.10.1.1 from 192.0.2.90 port 58946 ssh2", "192.0.2.90"),
+	all("inject user from port ssh2", "Failed password for invalid user test from 10.10.1.2 port 55555 ssh2 from 192.0.2.91 port 58946 ssh2", "192.0.2.91"),
+	all("inject valid user", "Failed password for x from 1.2.3.4 port 22 from 192.0.2.92 port 58946 ssh2", "192.0.2.92"),
+	all("inject invalid user", "Invalid user x from 1.2.3.4 port 22 from 192.0.2.93 port 4", "192.0.2.93"),
+	all("inject not allowed", "User x from 1.2.3.4 not allowed because listed in DenyUsers from 192.0.2.94 not allowed because listed in DenyUsers", "192.0.2.94"),
+	all("inject max tries", "error: maximum authentication attempts exceeded for x from 1.2.3.4 port 22 ssh2 from 192.0.2.95 port 49940 ssh2 [preauth]", "192.0.2.95"),
+	all("inject too many", "Disconnecting authenticating user x 1.2.3.4 port 22: Too many authentication failures 192.0.2.96 port 33553: Too many authentication failures [preauth]", "192.0.2.96"),
+	all("inject pam", "error: PAM: Authentication failure for x from 1.2.3.4 from 192.0.2.97", "192.0.2.97"),
+	all("inject publickey info", "Failed publickey for invalid user x from 1.2.3.4 port 22 ssh2: RSA SHA256:x from 192.0.2.98 port 1 ssh2: RSA SHA256:abc", "192.0.2.98"),
+	sshdCase{"ambiguous publickey info", "Failed publickey for invalid user x from 1.2.3.4 port 22 ssh2: RSA-CERT SHA256:a ID y from 192.0.2.99 port 1 ssh2: RSA-CERT SHA256:b ID z (serial 1) CA RSA SHA256:c", "", "", ""},
+	// password logs no INFO, so only the last " from " can be sshd's (the user is "test from ... ssh2:")
+	all("password has no info", "Failed password for invalid user test from 192.0.2.100 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2", "10.10.1.2"),
+	all("publickey bad info is user text", "Failed publickey for invalid user test from 192.0.2.105 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2", "10.10.1.2"),
+	all("inject hostbased client host", `Failed hostbased for root from 192.0.2.101 port 5 ssh2: RSA SHA256:a, client user "u", client host "x from 1.2.3.4 port 1 ssh2"`, "192.0.2.101"),
+	onlyAggressive("inject closed user", "Connection closed by authenticating user x 1.2.3.4 port 22 192.0.2.102 port 1 [preauth]", "192.0.2.102"),
+	all("inject method", "Failed x for root from 1.2.3.4 port 1 ssh2 for invalid user y from 192.0.2.103 port 5 ssh2", "192.0.2.103"),
+	all("user is an address", "Failed password for invalid user 1.2.3.4 from 192.0.2.104 port 5 ssh2", "192.0.2.104"),
+}
+
+func TestSSHDFilter(t *testing.T) {
+	for _, mode := range []string{ModeNormal, ModeDDoS, ModeAggressive} {
+		f, err := SSHD(mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules := map[string]bool{}
+		for _, r := range f.Rules() {
+			rules[r] = true
+		}
+		for _, c := range sshdCases {
+			want := map[string]string{ModeNormal: c.normal, ModeDDoS: c.ddos, ModeAggressive: c.aggressive}[mode]
+			t.Run(mode+"/"+c.name, func(t *testing.T) {
+				host, rule, ok := f.Match(c.msg)
+				got := ""
+				if ok {
+					got = host.String()
+					if !rules[rule] {
+						t.Errorf("rule %q not in Rules() %v", rule, f.Rules())
+					}
+				}
+				if got != want {
+					t.Errorf("Match(%q) = %q (rule %q), want %q", c.msg, got, rule, want)
+				}
+			})
+		}
+	}
+}
+
+func TestSSHDModes(t *testing.T) {
+	if _, err := SSHD("extra"); err == nil {
+		t.Error("SSHD(extra) succeeded")
+	}
+	if _, err := Builtin("nginx", ""); err == nil {
+		t.Error("Builtin(nginx) succeeded")
+	}
+	f, err := Builtin("sshd", "")
+	if err != nil || f.Name() != "sshd" {
+		t.Fatalf("Builtin(sshd) = %v, %v", f, err)
+	}
+	want := "_UID=0 _SYSTEMD_UNIT=ssh.service _SYSTEMD_UNIT=sshd.service + _UID=0 _COMM=sshd _COMM=sshd-session"
+	if got := strings.Join(f.DefaultMatch(), " "); got != want {
+		t.Errorf("DefaultMatch = %q, want %q", got, want)
+	}
+}
+
+// craftedFamilies are messages as sshd writes them, with %U for the client-chosen user name and %H for
+// the address.
+var craftedFamilies = []string{
+	"Failed password for %U from %H port 22 ssh2",
+	"Failed password for invalid user %U from %H port 22 ssh2",
+	"Failed publickey for invalid user %U from %H port 22 ssh2: ED25519 SHA256:abcdef",
+	"Failed none for invalid user %U from %H port 22 ssh2",
+	"Invalid user %U from %H port 22",
+	"User %U from %H not allowed because not listed in AllowUsers",
+	"error: maximum authentication attempts exceeded for %U from %H port 22 ssh2 [preauth]",
+	"error: maximum authentication attempts exceeded for invalid user %U from %H port 22 ssh2 [preauth]",
+	"Disconnecting authenticating user %U %H port 22: Too many authentication failures [preauth]",
+	"Disconnecting invalid user %U %H port 22: Too many authentication failures [preauth]",
+	"error: PAM: Authentication failure for %U from %H",
+	"Connection closed by authenticating user %U %H port 22 [preauth]",
+	"Disconnected from invalid user %U %H port 22 [preauth]",
+	"ssh_dispatch_run_fatal: Connection from invalid user %U %H port 22: invalid format [preauth]",
+	"Bad protocol version identification '%U' from %H port 22",
+}
+
+// FuzzSSHDFilter checks that the filter never panics, that a reported host is written in the message
+// as an address token, and that no user name can make sshd's own lines report another host than the
+// one sshd wrote.
+func FuzzSSHDFilter(f *testing.F) {
+	for _, c := range sshdCases {
+		f.Add(c.msg, "root")
+	}
+	f.Add("", "x from 1.2.3.4 port 22")
+	f.Add("", "x from 1.2.3.4 port 22 ssh2")
+	f.Add("", "x 1.2.3.4 port 22")
+	f.Add("", "x from 1.2.3.4 not allowed because not listed in AllowUsers")
+	f.Add("", "x from 1.2.3.4 port 22 ssh2: ED25519 SHA256:x")
+	filters := make([]*Filter, 0, 3)
+	for _, m := range []string{ModeNormal, ModeDDoS, ModeAggressive} {
+		fl, _ := SSHD(m)
+		filters = append(filters, fl)
+	}
+	real := []string{"192.0.2.1", "2001:db8::1"}
+	f.Fuzz(func(t *testing.T, msg, user string) {
+		for _, fl := range filters {
+			if host, _, ok := fl.Match(msg); ok {
+				if !host.IsValid() || !containsAddrToken(msg, host) {
+					t.Fatalf("Match(%q) = %v: not an address token of the message", msg, host)
+				}
+			}
+			for _, fam := range craftedFamilies {
+				for _, h := range real {
+					m := strings.ReplaceAll(strings.ReplaceAll(fam, "%U", user), "%H", h)
+					host, _, ok := fl.Match(m)
+					if ok && host != netip.MustParseAddr(h) {
+						t.Fatalf("user %q moved the host: Match(%q) = %v, want %s", user, m, host, h)
+					}
+				}
+			}
+		}
+	})
+}
+
+// containsAddrToken reports whether a is written in msg as a whole token (after a space or quote,
+// before a space, quote, colon+space or the end).
+func containsAddrToken(msg string, a netip.Addr) bool {
+	for _, tok := range strings.FieldsFunc(msg, func(r rune) bool { return r == ' ' || r == '\'' || r == '(' || r == ')' }) {
+		tok = strings.TrimSuffix(tok, ":")
+		if p, ok := parseAddr(tok); ok && p == a {
+			return true
+		}
+		// "H:14:" (no-auth-methods) and "H port P:14:" forms
+		if j := strings.IndexByte(tok, ':'); j > 0 && a.Is4() {
+			if p, ok := parseAddr(tok[:j]); ok && p == a {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,170 @@
+package jails
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+)
+
+// StateVersion is the version of State this package writes; Restore refuses others.
+const StateVersion = 1
+
+// State is everything the engine decided, as JSON: the daemon writes it atomically with the journal
+// cursor of the last entry it handled, so that a restart resumes exactly where the engine stopped.
+type State struct {
+	Version int          `json:"version"`
+	Jails   []JailState  `json:"jails"`
+	History []HistoryRec `json:"history,omitempty"`
+}
+
+// JailState is one jail's part of State.
+type JailState struct {
+	Name string `json:"name"`
+	// Windows are listed from the least to the most recently failed, which is the eviction order.
+	Windows     []WindowState   `json:"windows,omitempty"`
+	Bans        []Ban           `json:"bans,omitempty"`
+	Past        []Ban           `json:"past,omitempty"` // decided from a backlog after they had ended
+	Forgiven    []ForgivenState `json:"forgiven,omitempty"`
+	LastEntry   time.Time       `json:"last_entry"`
+	TotalFailed uint64          `json:"total_failed"`
+	TotalBanned uint64          `json:"total_banned"`
+}
+
+// WindowState is one failure window: the failure timestamps in unix nanoseconds.
+type WindowState struct {
+	Prefix netip.Prefix `json:"prefix"`
+	Times  []int64      `json:"times"`
+}
+
+// ForgivenState is a prefix an admin unbanned: failures before At do not count.
+type ForgivenState struct {
+	Prefix netip.Prefix `json:"prefix"`
+	At     time.Time    `json:"at"`
+}
+
+// HistoryRec is how often a prefix was banned in a jail, and when its latest ban ended.
+type HistoryRec struct {
+	Jail   string       `json:"jail"`
+	Prefix netip.Prefix `json:"prefix"`
+	Count  int          `json:"count"`
+	Last   time.Time    `json:"last"`
+}
+
+// Snapshot returns the engine's state (a deep copy, sorted, so equal engines give equal states).
+func (e *Engine) Snapshot() State {
+	s := State{Version: StateVersion}
+	for _, j := range e.sortedJails() {
+		js := JailState{
+			Name:        j.name,
+			Bans:        sortedBans(j.bans),
+			Past:        sortedBans(j.past),
+			LastEntry:   j.lastAt,
+			TotalFailed: j.failed,
+			TotalBanned: j.banned,
+		}
+		if len(js.Bans) == 0 {
+			js.Bans = nil
+		}
+		if len(js.Past) == 0 {
+			js.Past = nil
+		}
+		j.windows.each(func(w *window) {
+			js.Windows = append(js.Windows, WindowState{Prefix: w.key, Times: append([]int64(nil), w.times...)})
+		})
+		for p, at := range j.forgiven {
+			js.Forgiven = append(js.Forgiven, ForgivenState{Prefix: p, At: at})
+		}
+		sort.Slice(js.Forgiven, func(a, b int) bool { return prefixLess(js.Forgiven[a].Prefix, js.Forgiven[b].Prefix) })
+		s.Jails = append(s.Jails, js)
+	}
+	for p, recs := range e.history {
+		for name, r := range recs {
+			s.History = append(s.History, HistoryRec{Jail: name, Prefix: p, Count: r.Count, Last: r.Last})
+		}
+	}
+	sort.Slice(s.History, func(a, b int) bool {
+		x, y := s.History[a], s.History[b]
+		if x.Prefix != y.Prefix {
+			return prefixLess(x.Prefix, y.Prefix)
+		}
+		return x.Jail < y.Jail
+	})
+	return s
+}
+
+func prefixLess(a, b netip.Prefix) bool {
+	return a.Addr().Less(b.Addr()) || a.Addr() == b.Addr() && a.Bits() < b.Bits()
+}
+
+// Restore replaces the engine's windows, bans, forgiveness, totals and history with s. Call it after
+// SetJail has configured the jails; the state of a jail not configured is dropped (its history is
+// kept). Running bans are re-installed into the Firewall with their remaining time, announcing
+// nothing; bans whose time is over stay until the next Expire reports them, as if the engine had never
+// stopped.
+func (e *Engine) Restore(s State) error {
+	if s.Version != StateVersion {
+		return fmt.Errorf("jails: state version %d, want %d", s.Version, StateVersion)
+	}
+	e.history = make(map[netip.Prefix]map[string]*record)
+	for _, h := range s.History {
+		if !h.Prefix.IsValid() {
+			return fmt.Errorf("jails: state: history: invalid prefix")
+		}
+		recs := e.history[h.Prefix]
+		if recs == nil {
+			recs = make(map[string]*record)
+			e.history[h.Prefix] = recs
+		}
+		recs[h.Jail] = &record{Count: h.Count, Last: h.Last}
+	}
+	now := e.now()
+	var errs []error
+	for _, js := range s.Jails {
+		j := e.jails[js.Name]
+		if j == nil {
+			continue
+		}
+		j.windows = newWindows()
+		j.bans = make(map[netip.Prefix]*Ban)
+		j.past = make(map[netip.Prefix]*Ban)
+		j.wide = 0
+		j.forgiven = make(map[netip.Prefix]time.Time)
+		j.lastAt, j.failed, j.banned = js.LastEntry, js.TotalFailed, js.TotalBanned
+		for i := len(js.Windows) - 1; i >= 0; i-- {
+			ws := js.Windows[i]
+			if !ws.Prefix.IsValid() || j.windows.m[ws.Prefix] != nil {
+				continue
+			}
+			j.windows.pushBack(&window{key: ws.Prefix, times: append([]int64(nil), ws.Times...)})
+		}
+		for j.windows.len() > j.s.maxTracked() {
+			j.windows.remove(j.windows.stalest().key)
+		}
+		for _, f := range js.Forgiven {
+			j.forgiven[f.Prefix] = f.At
+		}
+		for _, b := range js.Past {
+			b := b
+			b.Jail = j.name
+			j.setBan(j.past, &b)
+		}
+		for _, b := range js.Bans {
+			b := b
+			b.Jail = j.name
+			if !b.Prefix.IsValid() {
+				continue
+			}
+			j.setBan(j.bans, &b)
+			if left := b.Expires.Sub(now); left > 0 {
+				if err := e.fw.Ban(j.name, b.Prefix, left); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("jails: re-installing bans: %w", errs[0])
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package jails
+
+import "net/netip"
+
+// window is the recent failures of one address (or IPv6 prefix) in one jail: at most maxretry-1
+// timestamps (a failure that reaches maxretry bans instead of being kept), in unix nanoseconds. The
+// windows of a jail form a list from the most to the least recently failed, so the stalest is evicted
+// first when the jail reaches its cap.
+type window struct {
+	key        netip.Prefix
+	times      []int64
+	prev, next *window
+}
+
+// windows is a jail's failure windows: a map for lookup and a list for eviction order.
+type windows struct {
+	m    map[netip.Prefix]*window
+	head window // sentinel: head.next is the most recent, head.prev the stalest
+}
+
+func newWindows() *windows {
+	w := &windows{m: make(map[netip.Prefix]*window)}
+	w.head.next, w.head.prev = &w.head, &w.head
+	return w
+}
+
+func (ws *windows) len() int { return len(ws.m) }
+
+// touch returns k's window, created if missing, moved to the front.
+func (ws *windows) touch(k netip.Prefix) *window {
+	w := ws.m[k]
+	if w == nil {
+		w = &window{key: k}
+		ws.m[k] = w
+	} else {
+		w.prev.next, w.next.prev = w.next, w.prev
+	}
+	w.prev, w.next = &ws.head, ws.head.next
+	ws.head.next.prev = w
+	ws.head.next = w
+	return w
+}
+
+// pushBack adds a window at the stale end (Restore rebuilds the list from the stalest up with it).
+func (ws *windows) pushBack(w *window) {
+	ws.m[w.key] = w
+	w.next, w.prev = &ws.head, ws.head.prev
+	ws.head.prev.next = w
+	ws.head.prev = w
+}
+
+func (ws *windows) remove(k netip.Prefix) {
+	w := ws.m[k]
+	if w == nil {
+		return
+	}
+	delete(ws.m, k)
+	w.prev.next, w.next.prev = w.next, w.prev
+	w.prev, w.next = nil, nil
+}
+
+// stalest returns the least recently failed window, or nil.
+func (ws *windows) stalest() *window {
+	if ws.head.prev == &ws.head {
+		return nil
+	}
+	return ws.head.prev
+}
+
+// each calls fn from the stalest window to the most recent.
+func (ws *windows) each(fn func(w *window)) {
+	for w := ws.head.prev; w != &ws.head; {
+		prev := w.prev
+		fn(w)
+		w = prev
+	}
+}
+
+// add records a failure at t (unix nanoseconds) and returns how many failures lie within findtime
+// of t, this one included. Older ones are dropped; at most keep are kept.
+func (w *window) add(t, findtime int64, keep int) int {
+	cutoff := t - findtime
+	n := 0
+	for _, x := range w.times {
+		if x >= cutoff {
+			w.times[n] = x
+			n++
+		}
+	}
+	w.times = w.times[:n]
+	count := n + 1
+	if keep <= 0 {
+		return count
+	}
+	if len(w.times) >= keep {
+		// drop the oldest to stay within keep
+		oldest := 0
+		for i, x := range w.times {
+			if x < w.times[oldest] {
+				oldest = i
+			}
+		}
+		w.times = append(w.times[:oldest], w.times[oldest+1:]...)
+	}
+	if w.times == nil {
+		w.times = make([]int64, 0, min(keep, 8))
+	}
+	w.times = append(w.times, t)
+	return count
+}
+
+// newest returns the latest failure in the window.
+func (w *window) newest() int64 {
+	var m int64
+	for i, x := range w.times {
+		if i == 0 || x > m {
+			m = x
+		}
+	}
+	return m
+}
