@@ -1,0 +1,161 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Match is a parsed journalctl-style match expression: alternatives separated by "+", each a set of
+// FIELD=value terms in which terms on the same field are OR'ed and terms on different fields AND'ed,
+// as journalctl(1) and sd_journal_add_match(3) define them. The zero Match matches every entry.
+type Match struct {
+	alts  []conjunction
+	terms []string
+}
+
+// conjunction is one alternative: every field must have one of its values.
+type conjunction []fieldValues
+
+type fieldValues struct {
+	field  string
+	values []string
+}
+
+// ErrMatch is wrapped by every error ParseMatch returns.
+var ErrMatch = errors.New("invalid journal match")
+
+// ParseMatch parses journalctl match terms such as
+// ["_UID=0", "_COMM=sshd", "_COMM=sshd-session", "+", "_UID=0", "_SYSTEMD_UNIT=ssh.service"].
+// A field name is made of upper-case letters, digits and underscores and does not start with a digit;
+// the value may be empty. "+" may not start or end the list, nor follow another "+".
+func ParseMatch(terms []string) (Match, error) {
+	m := Match{terms: append([]string(nil), terms...)}
+	var cur conjunction
+	for i, t := range terms {
+		if t == "+" {
+			if len(cur) == 0 {
+				return Match{}, fmt.Errorf("%w: term %d: %q must separate two alternatives", ErrMatch, i+1, t)
+			}
+			m.alts = append(m.alts, cur)
+			cur = nil
+			continue
+		}
+		field, value, ok := strings.Cut(t, "=")
+		if !ok {
+			return Match{}, fmt.Errorf("%w: term %d: %q is not FIELD=value", ErrMatch, i+1, t)
+		}
+		if !validField(field) {
+			return Match{}, fmt.Errorf("%w: term %d: %q is not a journal field name", ErrMatch, i+1, field)
+		}
+		cur = cur.add(field, value)
+	}
+	if len(cur) == 0 && len(terms) > 0 {
+		return Match{}, fmt.Errorf("%w: a trailing \"+\" must be followed by an alternative", ErrMatch)
+	}
+	if len(cur) > 0 {
+		m.alts = append(m.alts, cur)
+	}
+	return m, nil
+}
+
+func (c conjunction) add(field, value string) conjunction {
+	for i := range c {
+		if c[i].field == field {
+			for _, v := range c[i].values {
+				if v == value {
+					return c
+				}
+			}
+			c[i].values = append(c[i].values, value)
+			return c
+		}
+	}
+	return append(c, fieldValues{field: field, values: []string{value}})
+}
+
+// validField reports whether name is a field name journald accepts from a client or sets itself.
+func validField(name string) bool {
+	if name == "" || len(name) > 64 || (name[0] >= '0' && name[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Fields returns the fields the match tests, each once, in the order they first appear.
+func (m Match) Fields() []string {
+	var out []string
+	for _, c := range m.alts {
+		for _, fv := range c {
+			if !contains(out, fv.field) {
+				out = append(out, fv.field)
+			}
+		}
+	}
+	return out
+}
+
+// Terms returns the terms the match was parsed from.
+func (m Match) Terms() []string { return append([]string(nil), m.terms...) }
+
+// String returns the match as journalctl takes it.
+func (m Match) String() string { return strings.Join(m.terms, " ") }
+
+// IsZero reports whether the match has no terms and so matches every entry.
+func (m Match) IsZero() bool { return len(m.alts) == 0 }
+
+// Satisfied reports whether the entry satisfies the match. The entry must have been read with the
+// match's fields (a Reader always reads the fields of its Options.Matches).
+func (m Match) Satisfied(e *Entry) bool {
+	if len(m.alts) == 0 {
+		return true
+	}
+next:
+	for _, c := range m.alts {
+		for _, fv := range c {
+			if !e.has(fv.field, fv.values) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// addTo adds the match to sd-journal as one or more alternatives (sd_journal_add_disjunction after
+// each), so that several matches added in turn are OR'ed.
+func (m Match) addTo(j matcher) error {
+	for _, c := range m.alts {
+		for _, fv := range c {
+			for _, v := range fv.values {
+				if err := j.addMatch(fv.field + "=" + v); err != nil {
+					return err
+				}
+			}
+		}
+		if err := j.addDisjunction(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type matcher interface {
+	addMatch(term string) error
+	addDisjunction() error
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,111 @@
+package journal
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestParseMatch(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		terms  []string
+		fields []string
+		err    bool
+	}{
+		{"sshd default", []string{"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "+", "_UID=0", "_SYSTEMD_UNIT=ssh.service"},
+			[]string{"_UID", "_COMM", "_SYSTEMD_UNIT"}, false},
+		{"empty", nil, nil, false},
+		{"empty value", []string{"FOO="}, []string{"FOO"}, false},
+		{"no equals", []string{"_COMM"}, nil, true},
+		{"lower case", []string{"_comm=sshd"}, nil, true},
+		{"digit first", []string{"1A=x"}, nil, true},
+		{"leading plus", []string{"+", "_UID=0"}, nil, true},
+		{"trailing plus", []string{"_UID=0", "+"}, nil, true},
+		{"double plus", []string{"_UID=0", "+", "+", "_UID=1"}, nil, true},
+		{"path", []string{"/usr/sbin/sshd"}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := ParseMatch(tc.terms)
+			if tc.err {
+				if !errors.Is(err, ErrMatch) {
+					t.Fatalf("err = %v, want ErrMatch", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Fields(); !reflect.DeepEqual(got, tc.fields) {
+				t.Errorf("Fields() = %q, want %q", got, tc.fields)
+			}
+		})
+	}
+}
+
+func TestSatisfied(t *testing.T) {
+	m, err := ParseMatch([]string{"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "+", "_UID=0", "_SYSTEMD_UNIT=ssh.service"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		fields map[string]string
+		want   bool
+	}{
+		{"sshd as root", map[string]string{"_UID": "0", "_COMM": "sshd"}, true},
+		{"sshd-session", map[string]string{"_UID": "0", "_COMM": "sshd-session"}, true},
+		{"unit", map[string]string{"_UID": "0", "_COMM": "sshd-auth", "_SYSTEMD_UNIT": "ssh.service"}, true},
+		{"sshd not root", map[string]string{"_UID": "1000", "_COMM": "sshd"}, false},
+		{"logger -t sshd", map[string]string{"_UID": "1000", "_COMM": "logger", "SYSLOG_IDENTIFIER": "sshd"}, false},
+		{"other unit", map[string]string{"_UID": "0", "_SYSTEMD_UNIT": "cron.service"}, false},
+		{"no uid", map[string]string{"_COMM": "sshd"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := m.Satisfied(NewEntry("c", 1, "msg", tc.fields)); got != tc.want {
+				t.Errorf("Satisfied = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if !(Match{}).Satisfied(NewEntry("c", 1, "m", nil)) {
+		t.Error("the zero Match must match every entry")
+	}
+}
+
+func TestAddToSdJournal(t *testing.T) {
+	m, _ := ParseMatch([]string{"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "+", "_UID=0", "_SYSTEMD_UNIT=ssh.service"})
+	var rec recorder
+	if err := m.addTo(&rec); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "|", "_UID=0", "_SYSTEMD_UNIT=ssh.service", "|"}
+	if !reflect.DeepEqual([]string(rec), want) {
+		t.Errorf("calls = %q, want %q", rec, want)
+	}
+}
+
+type recorder []string
+
+func (r *recorder) addMatch(term string) error { *r = append(*r, term); return nil }
+func (r *recorder) addDisjunction() error      { *r = append(*r, "|"); return nil }
+
+func FuzzParseMatch(f *testing.F) {
+	f.Add("_UID=0 _COMM=sshd + _SYSTEMD_UNIT=ssh.service")
+	f.Fuzz(func(t *testing.T, s string) {
+		var terms []string
+		start := 0
+		for i := 0; i <= len(s); i++ {
+			if i == len(s) || s[i] == ' ' {
+				terms = append(terms, s[start:i])
+				start = i + 1
+			}
+		}
+		m, err := ParseMatch(terms)
+		if err != nil {
+			return
+		}
+		e := NewEntry("c", 1, "m", map[string]string{"_UID": "0"})
+		_ = m.Satisfied(e)
+		_ = m.Fields()
+	})
+}

@@ -1,0 +1,208 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// BatchSize is the most entries Run passes to its callback at once.
+const BatchSize = 1024
+
+// DefaultHold is how long the Reader stays hot after a live failure when Options.Hold is zero.
+const DefaultHold = 30 * time.Second
+
+// hotPoll is how often a hot Reader looks for new entries.
+const hotPoll = time.Millisecond
+
+// hotReseek is how often a hot Reader with nothing new re-positions itself, against the stuck tail.
+var hotReseek = 25 * time.Millisecond
+
+// Position is where a Reader resumes: after the entry with Cursor. When the journal no longer has that
+// entry (vacuumed), the Reader calls Options.Warn and resumes at the first entry at or after
+// RealtimeUsec. The zero Position means "no checkpoint": the Reader starts at Options.SinceUsec.
+type Position struct {
+	Cursor       string
+	RealtimeUsec uint64
+}
+
+// PositionOf returns the Position after e.
+func PositionOf(e *Entry) Position { return Position{Cursor: e.Cursor, RealtimeUsec: e.Realtime} }
+
+// Options configure a Reader.
+type Options struct {
+	Directory string   // journal files in this directory; "" = the local system's journal
+	Matches   []Match  // OR'ed together (the union of the jails'); none, or a zero Match, = every entry
+	Fields    []string // extra fields to read; MESSAGE, _COMM, _PID and the matches' fields always are
+	Start     Position
+	SinceUsec uint64        // where to start when Start is zero; 0 = the oldest entry
+	Hold      time.Duration // how long to stay hot after a live failure; 0 = DefaultHold, < 0 = never hot
+	Warn      func(msg string)
+}
+
+// Reader follows the journal and delivers its entries in batches; see Run.
+type Reader struct {
+	src    source
+	fields []string
+	batch  []Entry
+	hold   time.Duration
+	now    func() time.Time
+	warn   func(string)
+
+	hotUntil atomic.Int64 // UnixNano until which the reader is hot; read by Mode from any goroutine
+}
+
+// source is the journal as Run sees it; the sd-journal implementation is sdSource, tests use a fake.
+type source interface {
+	// read advances by up to len(batch) entries, fills batch, and returns how many it filled.
+	read(batch []Entry) (int, error)
+	// wait blocks until the journal may have changed, wake is called, or timeout passes (timeout < 0:
+	// no timeout), and returns what sd_journal_process reported (changeNone when nothing).
+	wait(timeout time.Duration) (int, error)
+	// reposition seeks to just after the last entry read (or to the start position).
+	reposition() error
+	// wake makes a blocked wait return; safe from any goroutine.
+	wake()
+	close() error
+}
+
+// Open opens the journal, adds the matches and seeks to the start position.
+func Open(o Options) (*Reader, error) {
+	fields := []string{"MESSAGE", "_COMM", "_PID"}
+	for _, m := range o.Matches {
+		for _, f := range m.Fields() {
+			if !contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
+	}
+	for _, f := range o.Fields {
+		if !validField(f) {
+			return nil, fmt.Errorf("journal: %q is not a journal field name", f)
+		}
+		if !contains(fields, f) {
+			fields = append(fields, f)
+		}
+	}
+	warn := o.Warn
+	if warn == nil {
+		warn = func(string) {}
+	}
+	src, err := openSD(o, fields, warn)
+	if err != nil {
+		return nil, err
+	}
+	return newReader(src, fields, o.Hold, warn, time.Now), nil
+}
+
+func newReader(src source, fields []string, hold time.Duration, warn func(string), now func() time.Time) *Reader {
+	if hold == 0 {
+		hold = DefaultHold
+	}
+	return &Reader{src: src, fields: fields, batch: make([]Entry, BatchSize), hold: hold, now: now, warn: warn}
+}
+
+// Fields returns the fields the Reader reads for each entry.
+func (r *Reader) Fields() []string { return append([]string(nil), r.fields...) }
+
+// Run follows the journal until ctx is cancelled, passing batches of at most BatchSize entries to fn on
+// the calling goroutine. The batch and its Entry values are reused by the next batch (the strings in
+// them may be kept). fn returns the Realtime of the newest entry in the batch that was a failure, or 0;
+// a failure newer than Hold makes the Reader hot (see the package documentation). Run returns ctx.Err()
+// when cancelled; it does not return on journal rotation, vacuuming or a journald restart.
+func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUsec uint64)) error {
+	stop := context.AfterFunc(ctx, r.src.wake)
+	defer stop()
+
+	recheck := false // journald said something changed: re-position once we find nothing new
+	lastSeek := r.now()
+	failing := false // the last read failed: wait for a change before trying again
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !failing {
+			n, err := r.src.read(r.batch)
+			if err != nil {
+				r.warn(fmt.Sprintf("reading the journal: %v; retrying after the next change", err))
+				failing = true
+				continue
+			}
+			if n > 0 {
+				r.failure(fn(r.batch[:n]))
+				continue
+			}
+			if recheck {
+				recheck = false
+				lastSeek = r.now()
+				if err := r.src.reposition(); err != nil {
+					r.warn(fmt.Sprintf("re-positioning in the journal: %v", err))
+				}
+				continue
+			}
+		}
+
+		timeout := time.Duration(-1)
+		hot, _ := r.Mode()
+		if hot {
+			timeout = hotPoll
+		}
+		change, err := r.src.wait(timeout)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("journal: waiting for entries: %w", err)
+		}
+		switch {
+		case change == changeInvalidate || failing:
+			// Files were added or removed (rotation, vacuum, journald restarted): find our place again
+			// from the last cursor rather than trusting the old per-file positions.
+			failing = false
+			lastSeek = r.now()
+			if err := r.src.reposition(); err != nil {
+				r.warn(fmt.Sprintf("re-positioning in the journal: %v", err))
+			}
+		case change == changeAppend:
+			recheck = true
+		case hot && r.now().Sub(lastSeek) >= hotReseek:
+			lastSeek = r.now()
+			if err := r.src.reposition(); err != nil {
+				r.warn(fmt.Sprintf("re-positioning in the journal: %v", err))
+			}
+		}
+	}
+}
+
+// failure records a failure reported by the callback: if its timestamp is within Hold of now, the
+// Reader is hot until Hold after it.
+func (r *Reader) failure(usec uint64) {
+	if usec == 0 || r.hold < 0 {
+		return
+	}
+	until := time.UnixMicro(int64(usec)).Add(r.hold)
+	if !until.After(r.now()) {
+		return // a backlog: judged, but no reason to hurry
+	}
+	if u := until.UnixNano(); u > r.hotUntil.Load() {
+		r.hotUntil.Store(u)
+	}
+}
+
+// Mode reports whether the Reader is hot (polling about every millisecond after a live failure) and
+// for how much longer. It is safe to call from any goroutine.
+func (r *Reader) Mode() (hot bool, left time.Duration) {
+	left = time.Duration(r.hotUntil.Load() - r.now().UnixNano())
+	if left <= 0 {
+		return false, 0
+	}
+	return true, left
+}
+
+// Close releases the journal. It must not be called while Run is running.
+func (r *Reader) Close() error { return r.src.close() }
+
+// errClosed is returned by a source used after close.
+var errClosed = errors.New("journal: reader closed")

@@ -1,0 +1,388 @@
+package journal
+
+/*
+#cgo LDFLAGS: -lsystemd
+#include <systemd/sd-journal.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// gaoler_fields names the fields that gaoler_read copies, in slot order.
+typedef struct {
+	int n;
+	char **names;
+	size_t *lens;
+	size_t maxval;
+} gaoler_fields;
+
+static gaoler_fields *gaoler_fields_new(int n, size_t maxval) {
+	gaoler_fields *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->n = n;
+	f->maxval = maxval;
+	f->names = calloc(n, sizeof(char *));
+	f->lens = calloc(n, sizeof(size_t));
+	if (!f->names || !f->lens) {
+		free(f->names);
+		free(f->lens);
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+static void gaoler_fields_set(gaoler_fields *f, int i, char *name) {
+	f->names[i] = name;
+	f->lens[i] = strlen(name);
+}
+
+static void gaoler_fields_free(gaoler_fields *f) {
+	if (!f)
+		return;
+	for (int i = 0; i < f->n; i++)
+		free(f->names[i]);
+	free(f->names);
+	free(f->lens);
+	free(f);
+}
+
+#define GAOLER_ABSENT UINT32_MAX
+
+// gaoler_read advances the journal by up to max entries and copies, for each, its cursor and the wanted
+// fields into buf; pos gets 2*(1 + f->n) numbers per entry, the offset in buf and the length of the
+// cursor and then of each field (offset GAOLER_ABSENT for a missing field), and rt the entry's realtime
+// timestamp. *pending is 1 on entry when the journal already stands on an entry that was not copied yet
+// (the buffer was full), and is set to 1 on return when that happens again. When skip is not NULL, the
+// first entry reached is tested against that cursor and left out when it is the same entry: *skipped
+// becomes 1 (left out), 0 (another entry) or stays -1 (no entry reached). Returns the number of entries
+// copied, or a negative errno when none could be.
+static int gaoler_read(sd_journal *j, const gaoler_fields *f, int max, char *buf, size_t cap,
+		uint32_t *pos, uint64_t *rt, size_t *used, int *pending, const char *skip, int *skipped) {
+	int n = 0, r;
+	size_t u = 0;
+	int slots = 1 + f->n;
+
+	while (n < max) {
+		if (*pending)
+			*pending = 0;
+		else {
+			r = sd_journal_next(j);
+			if (r < 0) {
+				if (n > 0)
+					break;
+				*used = u;
+				return r;
+			}
+			if (r == 0)
+				break;
+		}
+		if (skip && *skipped < 0) {
+			r = sd_journal_test_cursor(j, skip);
+			*skipped = r > 0;
+			if (r > 0)
+				continue;
+		}
+
+		size_t start = u;
+		uint32_t *p = pos + (size_t)n * slots * 2;
+		char *c = NULL;
+		int full = 0;
+
+		for (int k = 1; k < slots; k++)
+			p[2 * k] = GAOLER_ABSENT, p[2 * k + 1] = 0;
+		if (sd_journal_get_cursor(j, &c) < 0)
+			continue; // no cursor, no position: nothing sensible to deliver
+		size_t cl = strlen(c);
+		if (u + cl > cap)
+			full = 1;
+		else {
+			memcpy(buf + u, c, cl);
+			p[0] = u;
+			p[1] = cl;
+			u += cl;
+		}
+		free(c);
+		if (sd_journal_get_realtime_usec(j, &rt[n]) < 0)
+			rt[n] = 0;
+
+		// One pass over the entry's items; each pointer is only valid until the next call, so a
+		// wanted value is copied at once.
+		const void *d;
+		size_t dl;
+		int found = 0;
+		sd_journal_restart_data(j);
+		while (!full && found < f->n && sd_journal_enumerate_data(j, &d, &dl) > 0) {
+			const char *s = d;
+			for (int k = 0; k < f->n; k++) {
+				size_t nl = f->lens[k];
+				if (dl <= nl || s[nl] != '=' || s[0] != f->names[k][0] || memcmp(s, f->names[k], nl) != 0)
+					continue;
+				uint32_t *q = p + 2 * (1 + k);
+				if (q[0] != GAOLER_ABSENT)
+					break; // a repeated field: keep the first value, as sd_journal_get_data does
+				size_t vl = dl - nl - 1;
+				if (vl > f->maxval)
+					vl = f->maxval;
+				if (u + vl > cap) {
+					full = 1;
+					break;
+				}
+				memcpy(buf + u, s + nl + 1, vl);
+				q[0] = u;
+				q[1] = vl;
+				u += vl;
+				found++;
+				break;
+			}
+		}
+		if (full) {
+			u = start;
+			*pending = 1;
+			break;
+		}
+		n++;
+	}
+	*used = u;
+	return n;
+}
+
+// gaoler_add_match adds one FIELD=value term.
+static int gaoler_add_match(sd_journal *j, const char *s, size_t len) {
+	return sd_journal_add_match(j, s, len);
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"unsafe"
+)
+
+// maxValue bounds the bytes copied from one field of an entry: messages longer than this are cut. It
+// matches libsystemd's default data threshold for compressed fields.
+const maxValue = 64 << 10
+
+// sdJournal is the cgo binding: one sd_journal handle and the buffers its batched reads fill. It is used
+// by one goroutine at a time, as sd-journal requires.
+type sdJournal struct {
+	j       *C.sd_journal
+	fields  *C.gaoler_fields
+	names   []string // field names in slot order
+	scratch []byte   // the C helper's output, copied into one string per batch
+	pos     []uint32
+	rt      []uint64
+	pending C.int
+}
+
+func errnoErr(op string, r C.int) error {
+	return fmt.Errorf("%s: %w", op, syscall.Errno(-r))
+}
+
+// openJournal opens the local system's journal (dir == "") or the journal files in dir.
+func openJournal(dir string) (*sdJournal, error) {
+	var j *C.sd_journal
+	var r C.int
+	if dir == "" {
+		r = C.sd_journal_open(&j, C.SD_JOURNAL_LOCAL_ONLY)
+	} else {
+		cs := C.CString(dir)
+		r = C.sd_journal_open_directory(&j, cs, 0)
+		C.free(unsafe.Pointer(cs))
+	}
+	if r < 0 {
+		return nil, errnoErr("sd_journal_open", r)
+	}
+	return &sdJournal{j: j}, nil
+}
+
+// setFields sets the fields that read copies, and sizes the buffers for batches of up to max entries.
+func (s *sdJournal) setFields(names []string, max int) error {
+	if len(names) > 64 {
+		return errors.New("journal: more than 64 fields requested")
+	}
+	f := C.gaoler_fields_new(C.int(len(names)), maxValue)
+	if f == nil {
+		return syscall.ENOMEM
+	}
+	for i, n := range names {
+		C.gaoler_fields_set(f, C.int(i), C.CString(n))
+	}
+	C.gaoler_fields_free(s.fields)
+	s.fields = f
+	s.names = names
+	s.scratch = make([]byte, 1<<20+len(names)*maxValue+4096)
+	s.pos = make([]uint32, 2*max*(1+len(names)))
+	s.rt = make([]uint64, max)
+	return nil
+}
+
+// read advances by up to len(batch) entries and fills batch; see gaoler_read. skip, when not "", is a
+// cursor to leave out if it is the first entry reached; skipped reports what happened to it (-1: no entry
+// reached yet, 0: first entry was another one, 1: left out).
+func (s *sdJournal) read(batch []Entry, skip string) (n int, skipped int, err error) {
+	var cskip *C.char
+	if skip != "" {
+		cskip = C.CString(skip)
+		defer C.free(unsafe.Pointer(cskip))
+	}
+	cskipped := C.int(-1)
+	var used C.size_t
+	r := C.gaoler_read(s.j, s.fields, C.int(len(batch)),
+		(*C.char)(unsafe.Pointer(&s.scratch[0])), C.size_t(len(s.scratch)),
+		(*C.uint32_t)(unsafe.Pointer(&s.pos[0])), (*C.uint64_t)(unsafe.Pointer(&s.rt[0])),
+		&used, &s.pending, cskip, &cskipped)
+	if r < 0 {
+		return 0, int(cskipped), errnoErr("sd_journal_next", r)
+	}
+	n = int(r)
+	if n == 0 {
+		return 0, int(cskipped), nil
+	}
+	// One string per batch; every cursor and value is a substring of it, so the strings are safe
+	// to keep after the batch (they keep the batch's text alive).
+	text := string(s.scratch[:used])
+	slots := 1 + len(s.names)
+	for i := 0; i < n; i++ {
+		e := &batch[i]
+		p := s.pos[2*i*slots : 2*(i+1)*slots]
+		e.Realtime = s.rt[i]
+		e.Cursor = text[p[0] : p[0]+p[1]]
+		e.names = s.names
+		if cap(e.values) < len(s.names) {
+			e.values = make([]string, len(s.names))
+		}
+		e.values = e.values[:len(s.names)]
+		for k := range s.names {
+			q := p[2*(1+k):]
+			if q[0] == C.GAOLER_ABSENT {
+				e.values[k] = ""
+				continue
+			}
+			e.values[k] = text[q[0] : q[0]+q[1]]
+		}
+		e.Message = e.values[0]
+	}
+	return n, int(cskipped), nil
+}
+
+func (s *sdJournal) addMatch(term string) error {
+	cs := C.CString(term)
+	defer C.free(unsafe.Pointer(cs))
+	if r := C.gaoler_add_match(s.j, cs, C.size_t(len(term))); r < 0 {
+		return fmt.Errorf("sd_journal_add_match %q: %w", term, syscall.Errno(-r))
+	}
+	return nil
+}
+
+func (s *sdJournal) addDisjunction() error {
+	if r := C.sd_journal_add_disjunction(s.j); r < 0 {
+		return errnoErr("sd_journal_add_disjunction", r)
+	}
+	return nil
+}
+
+func (s *sdJournal) flushMatches() { C.sd_journal_flush_matches(s.j) }
+
+func (s *sdJournal) seekCursor(cursor string) error {
+	s.pending = 0
+	cs := C.CString(cursor)
+	defer C.free(unsafe.Pointer(cs))
+	if r := C.sd_journal_seek_cursor(s.j, cs); r < 0 {
+		return errnoErr("sd_journal_seek_cursor", r)
+	}
+	return nil
+}
+
+func (s *sdJournal) seekRealtime(usec uint64) error {
+	s.pending = 0
+	if r := C.sd_journal_seek_realtime_usec(s.j, C.uint64_t(usec)); r < 0 {
+		return errnoErr("sd_journal_seek_realtime_usec", r)
+	}
+	return nil
+}
+
+func (s *sdJournal) seekHead() error {
+	s.pending = 0
+	if r := C.sd_journal_seek_head(s.j); r < 0 {
+		return errnoErr("sd_journal_seek_head", r)
+	}
+	return nil
+}
+
+// hasCursor reports whether the journal (without matches) still has the entry with cursor. It moves
+// the read position: seek afterwards.
+func (s *sdJournal) hasCursor(cursor string) (bool, error) {
+	if err := s.seekCursor(cursor); err != nil {
+		return false, err
+	}
+	cs := C.CString(cursor)
+	defer C.free(unsafe.Pointer(cs))
+	r := C.sd_journal_next(s.j)
+	if r == 0 {
+		// Nothing at or after the position: the entry, if it exists, is the last one.
+		r = C.sd_journal_previous(s.j)
+	}
+	if r < 0 {
+		return false, errnoErr("sd_journal_next", r)
+	}
+	if r == 0 {
+		return false, nil
+	}
+	r = C.sd_journal_test_cursor(s.j, cs)
+	if r < 0 {
+		return false, errnoErr("sd_journal_test_cursor", r)
+	}
+	return r > 0, nil
+}
+
+// fd returns the descriptor to poll and the events to poll for (sd_journal_get_fd, _get_events). The
+// first call creates the inotify watches.
+func (s *sdJournal) fd() (int, int16, error) {
+	fd := C.sd_journal_get_fd(s.j)
+	if fd < 0 {
+		return -1, 0, errnoErr("sd_journal_get_fd", fd)
+	}
+	ev := C.sd_journal_get_events(s.j)
+	if ev < 0 {
+		return -1, 0, errnoErr("sd_journal_get_events", ev)
+	}
+	return int(fd), int16(ev), nil
+}
+
+// timeoutUsec returns sd_journal_get_timeout's absolute CLOCK_MONOTONIC deadline, or ^0 for none (the
+// case for local files, which inotify watches reliably).
+func (s *sdJournal) timeoutUsec() uint64 {
+	var t C.uint64_t
+	if r := C.sd_journal_get_timeout(s.j, &t); r < 0 {
+		return ^uint64(0)
+	}
+	return uint64(t)
+}
+
+// Journal change kinds, as sd_journal_process returns them.
+const (
+	changeNone       = C.SD_JOURNAL_NOP
+	changeAppend     = C.SD_JOURNAL_APPEND
+	changeInvalidate = C.SD_JOURNAL_INVALIDATE
+)
+
+func (s *sdJournal) process() (int, error) {
+	r := C.sd_journal_process(s.j)
+	if r < 0 {
+		return 0, errnoErr("sd_journal_process", r)
+	}
+	return int(r), nil
+}
+
+func (s *sdJournal) close() {
+	if s.j != nil {
+		C.sd_journal_close(s.j)
+		s.j = nil
+	}
+	C.gaoler_fields_free(s.fields)
+	s.fields = nil
+}

@@ -1,0 +1,172 @@
+package journal
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// sdSource is the Reader's source on a real journal: an sdJournal, its inotify descriptor, an eventfd
+// that wakes a blocked wait, and the position bookkeeping that makes resuming exact.
+type sdSource struct {
+	j      *sdJournal
+	fd     int
+	events int16
+	wakeMu sync.Mutex // guards wakeFd between wake (any goroutine) and close
+	wakeFd int
+
+	start Position // where reading started, for a reposition before any entry was read
+	since uint64
+	last  string // cursor of the last entry read
+	skip  string // cursor to leave out if it is the first entry after a seek
+}
+
+func openSD(o Options, fields []string, warn func(string)) (*sdSource, error) {
+	j, err := openJournal(o.Directory)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	s := &sdSource{j: j, fd: -1, wakeFd: -1, start: o.Start, since: o.SinceUsec}
+	fail := func(err error) (*sdSource, error) {
+		s.close()
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := j.setFields(fields, BatchSize); err != nil {
+		return fail(err)
+	}
+	// The inotify watches must exist before the first read, or a change in between would be missed.
+	if s.fd, s.events, err = j.fd(); err != nil {
+		return fail(err)
+	}
+	if s.wakeFd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return fail(fmt.Errorf("eventfd: %w", err))
+	}
+	if o.Start.Cursor != "" {
+		// Test for the entry before adding matches: with the matches of a changed configuration
+		// the saved entry may not match, which does not mean it is gone.
+		ok, err := j.hasCursor(o.Start.Cursor)
+		if err != nil {
+			return fail(err)
+		}
+		if !ok {
+			warn(fmt.Sprintf("the journal no longer has the saved position %q (vacuumed?); "+
+				"resuming at its time, %s", o.Start.Cursor,
+				time.UnixMicro(int64(o.Start.RealtimeUsec)).UTC().Format(time.RFC3339Nano)))
+			s.start = Position{RealtimeUsec: o.Start.RealtimeUsec}
+			if s.start.RealtimeUsec == 0 {
+				s.start.RealtimeUsec = 1 // not the zero Position: do not fall back to SinceUsec
+			}
+		}
+	}
+	all := len(o.Matches) == 0
+	for _, m := range o.Matches {
+		all = all || m.IsZero()
+	}
+	if !all {
+		for _, m := range o.Matches {
+			if err := m.addTo(j); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := s.reposition(); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+func (s *sdSource) read(batch []Entry) (int, error) {
+	if s.j == nil {
+		return 0, errClosed
+	}
+	n, skipped, err := s.j.read(batch, s.skip)
+	if skipped >= 0 {
+		s.skip = ""
+	}
+	if n > 0 {
+		s.last = batch[n-1].Cursor
+	}
+	return n, err
+}
+
+// reposition seeks so that the next read returns the entry after the last one read: seek to its
+// cursor (which lands on the entry itself, or on the next one if it is gone) and leave it out.
+func (s *sdSource) reposition() error {
+	switch {
+	case s.last != "":
+		s.skip = s.last
+		return s.j.seekCursor(s.last)
+	case s.start.Cursor != "":
+		s.skip = s.start.Cursor
+		return s.j.seekCursor(s.start.Cursor)
+	case s.start.RealtimeUsec != 0:
+		return s.j.seekRealtime(s.start.RealtimeUsec)
+	case s.since != 0:
+		return s.j.seekRealtime(s.since)
+	default:
+		return s.j.seekHead()
+	}
+}
+
+func (s *sdSource) wait(timeout time.Duration) (int, error) {
+	if s.j == nil {
+		return 0, errClosed
+	}
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	if dl := s.j.timeoutUsec(); dl != ^uint64(0) {
+		// A journal on a network file system: inotify is not reliable, libsystemd asks to be
+		// called again by this CLOCK_MONOTONIC deadline.
+		var ts unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		left := int64(dl) - ts.Nano()/1000
+		lms := int(max(left, 0) / 1000)
+		if ms < 0 || lms < ms {
+			ms = lms
+		}
+	}
+	fds := []unix.PollFd{{Fd: int32(s.fd), Events: s.events}, {Fd: int32(s.wakeFd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return changeNone, fmt.Errorf("poll: %w", err)
+		}
+		break
+	}
+	if fds[1].Revents != 0 {
+		var b [8]byte
+		_, _ = unix.Read(s.wakeFd, b[:])
+	}
+	// sd_journal_process also when poll timed out: on a network file system it is what checks.
+	return s.j.process()
+}
+
+func (s *sdSource) wake() {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.wakeFd >= 0 {
+		b := [8]byte{1} // an eventfd counter of 1 (any non-zero value wakes)
+		_, _ = unix.Write(s.wakeFd, b[:])
+	}
+}
+
+func (s *sdSource) close() error {
+	if s.j != nil {
+		s.j.close()
+		s.j = nil
+	}
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.wakeFd >= 0 {
+		unix.Close(s.wakeFd)
+		s.wakeFd = -1
+	}
+	return nil
+}
