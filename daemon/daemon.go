@@ -472,10 +472,15 @@ func (d *Daemon) tick(now time.Time) {
 	d.updateStatus()
 }
 
-// readerHealthy tells the watchdog whether the journal side works: a reader that is running, or one
-// being reopened after a failure within the watchdog's period.
+// readerHealthy tells the watchdog whether the journal side works: a reader that is waiting for
+// entries or reading without being stuck in the journal for a whole watchdog period, or one being
+// reopened after a failure within that period. A hung reader stops the pings, and systemd restarts
+// gaolerd (Restart=on-failure), which resumes at the checkpoint.
 func (d *Daemon) readerHealthy(now time.Time) bool {
-	return d.readerCancel != nil || now.Before(d.readerRetry.Add(d.watchdog))
+	if d.readerCancel != nil {
+		return d.reader.Busy() < d.watchdog
+	}
+	return now.Before(d.readerRetry.Add(d.watchdog))
 }
 
 func (d *Daemon) updateStatus() {

@@ -52,6 +52,7 @@ type Reader struct {
 	warn   func(string)
 
 	hotUntil atomic.Int64 // UnixNano until which the reader is hot; read by Mode from any goroutine
+	busy     atomic.Int64 // UnixNano since which Run has been inside the journal; 0 while waiting or in fn
 }
 
 // source is the journal as Run sees it; the sd-journal implementation is sdSource, tests use a fake.
@@ -123,6 +124,7 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		r.busy.Store(r.now().UnixNano())
 		if !failing {
 			n, err := r.src.read(r.batch)
 			if err != nil {
@@ -131,6 +133,7 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 				continue
 			}
 			if n > 0 {
+				r.busy.Store(0)
 				r.failure(fn(r.batch[:n]))
 				continue
 			}
@@ -149,7 +152,9 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 		if hot {
 			timeout = hotPoll
 		}
+		r.busy.Store(0)
 		change, err := r.src.wait(timeout)
+		r.busy.Store(r.now().UnixNano())
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -199,6 +204,17 @@ func (r *Reader) Mode() (hot bool, left time.Duration) {
 		return false, 0
 	}
 	return true, left
+}
+
+// Busy reports how long Run has been inside the journal (reading, re-positioning) without coming back
+// to wait or to hand over a batch; 0 when it is not. A reader busy for long is hung: the daemon stops
+// its watchdog pings then, so that systemd restarts it. Safe from any goroutine.
+func (r *Reader) Busy() time.Duration {
+	since := r.busy.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Duration(r.now().UnixNano() - since)
 }
 
 // Close releases the journal. It must not be called while Run is running.

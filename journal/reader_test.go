@@ -204,3 +204,45 @@ func TestNeverHotWithNegativeHold(t *testing.T) {
 		t.Errorf("%d hot polls with Hold < 0", n)
 	}
 }
+
+// busySource is a source whose read advances the fake clock, as a journal call that hangs would.
+type busySource struct {
+	fakeSource
+	readTakes time.Duration
+	busyInWait, busyInFn time.Duration
+	r                    *Reader
+}
+
+func (b *busySource) read(batch []Entry) (int, error) {
+	b.now = b.now.Add(b.readTakes)
+	if b.r != nil && b.r.Busy() < b.readTakes {
+		b.t.Errorf("Busy() = %v inside a read that took %v", b.r.Busy(), b.readTakes)
+	}
+	return b.fakeSource.read(batch)
+}
+
+func (b *busySource) wait(timeout time.Duration) (int, error) {
+	b.busyInWait = b.r.Busy()
+	return b.fakeSource.wait(timeout)
+}
+
+// TestBusy: the watchdog's view of the reader. Inside the journal Busy grows with the time spent
+// there; while waiting for entries or handing a batch over it is 0.
+func TestBusy(t *testing.T) {
+	b := &busySource{readTakes: 3 * time.Second}
+	b.now = time.Unix(1_800_000_000, 0)
+	b.t = t
+	b.add("one", 0)
+	b.maxWaits = 10
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	r := newReader(b, []string{"MESSAGE"}, time.Second, func(string) {}, b.clock)
+	b.r = r
+	r.Run(ctx, func(batch []Entry) uint64 {
+		b.busyInFn = r.Busy()
+		return 0
+	})
+	if b.busyInWait != 0 || b.busyInFn != 0 {
+		t.Errorf("Busy() = %v while waiting, %v in fn; want 0", b.busyInWait, b.busyInFn)
+	}
+}
