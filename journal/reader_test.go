@@ -208,7 +208,7 @@ func TestNeverHotWithNegativeHold(t *testing.T) {
 // busySource is a source whose read advances the fake clock, as a journal call that hangs would.
 type busySource struct {
 	fakeSource
-	readTakes time.Duration
+	readTakes            time.Duration
 	busyInWait, busyInFn time.Duration
 	r                    *Reader
 }
