@@ -179,6 +179,10 @@ func (b backend) Reload() error {
 	if derr := b.d.do(func() { err = b.d.reload() }); derr != nil {
 		return derr
 	}
+	var cerr *ConfigError
+	if errors.As(err, &cerr) {
+		return fmt.Errorf("%w: %v (the running configuration stays)", bus.ErrInvalidConfig, cerr.Err)
+	}
 	return err
 }
 

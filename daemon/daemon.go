@@ -523,7 +523,7 @@ func (d *Daemon) reload() error {
 	cfg, err := config.Load(d.opts.ConfigPath)
 	if err != nil {
 		d.logConfigError(err)
-		return err
+		return &ConfigError{err}
 	}
 	if cfg.Daemon != d.cfg.Daemon || cfg.Journal != d.cfg.Journal {
 		d.log.Warnf("reload: [daemon] and [journal] settings take effect at the next start; keeping the running ones")

@@ -1,0 +1,37 @@
+// Package bus is gaoler's D-Bus API: the server that exports the daemon's jails, bans and counters on the
+// system bus under the name io.github.gaoler.Gaoler1, and the Client that the gaoler command uses to
+// talk to it.
+//
+// The server owns the bus side only: object paths, introspection, properties, signals, the mapping of
+// errors to D-Bus error names, and reconnecting when the bus goes away. Everything it reports or changes
+// goes through a Backend, which the daemon implements and serialises onto its main loop; the package does
+// not import the jail engine, the firewall or the journal.
+//
+// The objects are:
+//
+//	/io/github/gaoler/Gaoler1               io.github.gaoler.Gaoler1.Manager
+//	/io/github/gaoler/Gaoler1/jail/<name>   io.github.gaoler.Gaoler1.Jail
+//
+// where <name> is the jail's name escaped as systemd escapes object path labels (sd_bus_path_encode):
+// "nginx-auth" becomes "nginx_2dauth". Every object also has org.freedesktop.DBus.Introspectable,
+// org.freedesktop.DBus.Properties and org.freedesktop.DBus.Peer. Who may call what is decided by the
+// bus itself, from the policy file packaging/dbus/io.github.gaoler.Gaoler1.conf: root may call
+// everything; any user may introspect, read properties, call ListBans and Peer, and receive signals.
+//
+// Failures are D-Bus errors named io.github.gaoler.Gaoler1.Error.NoSuchJail, .InvalidAddress,
+// .NotBanned, .InvalidConfig (Reload kept the running configuration) and .Failed (anything else), each
+// with a message for humans.
+//
+// Counters change with every failure, so their PropertiesChanged signals are coalesced: a jail sends at
+// most one per DefaultCoalesce interval, carrying only the properties that changed. The Manager's
+// Reader property (the journal reader's mode) changes with time and is never announced; read it.
+//
+// From a shell:
+//
+//	busctl introspect io.github.gaoler.Gaoler1 /io/github/gaoler/Gaoler1/jail/sshd
+//	busctl get-property io.github.gaoler.Gaoler1 /io/github/gaoler/Gaoler1/jail/sshd \
+//	    io.github.gaoler.Gaoler1.Jail CurrentlyBanned
+//	busctl call io.github.gaoler.Gaoler1 /io/github/gaoler/Gaoler1/jail/sshd \
+//	    io.github.gaoler.Gaoler1.Jail Ban st 192.0.2.7 3600
+//	busctl monitor io.github.gaoler.Gaoler1
+package bus
