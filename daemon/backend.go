@@ -61,6 +61,12 @@ func (s eventSink) Unbanned(b jails.Ban, reason string) {
 
 func (s eventSink) Failed(jail string, addr netip.Addr, at time.Time, rule string) {
 	d := s.d
+	if !d.failureLog.allow(time.Now(), at) {
+		if d.bus != nil {
+			d.bus.CountersChanged(jail)
+		}
+		return
+	}
 	a := addr.String()
 	d.pending = append(d.pending, func() {
 		d.log.Event(MsgFailure, sdjournal.PriDebug, map[string]string{
@@ -231,4 +237,45 @@ func busError(err error) error {
 		return fmt.Errorf("%w: %v", bus.ErrNotBanned, err)
 	}
 	return err
+}
+
+// failureLog keeps the per-failure debug entries from flooding the journal: failures read from a
+// backlog (older than a minute) are counted but not logged one by one, and live ones are logged at
+// most failureLogRate a second (with a burst), so that journald's rate limit for gaolerd is never
+// spent on debug entries while ban entries wait. What was left out is summed up once a second.
+type failureLog struct {
+	tokens     float64
+	last       time.Time
+	suppressed int
+}
+
+const (
+	failureLogRate  = 50
+	failureLogBurst = 200
+	backlogAge      = time.Minute
+)
+
+func (l *failureLog) allow(now, at time.Time) bool {
+	if now.Sub(at) > backlogAge {
+		l.suppressed++
+		return false
+	}
+	l.tokens += now.Sub(l.last).Seconds() * failureLogRate
+	if l.tokens > failureLogBurst {
+		l.tokens = failureLogBurst
+	}
+	l.last = now
+	if l.tokens < 1 {
+		l.suppressed++
+		return false
+	}
+	l.tokens--
+	return true
+}
+
+// take returns how many failures were left out since the last call.
+func (l *failureLog) take() int {
+	n := l.suppressed
+	l.suppressed = 0
+	return n
 }

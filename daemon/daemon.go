@@ -111,6 +111,7 @@ type Daemon struct {
 	preCrash     map[banKey]bool // bans in the kernel that the checkpoint did not know: re-derived, not new
 	restoredHits int
 	failures     minuteCounter
+	failureLog   failureLog
 	lastStatus   string
 	watchdog     time.Duration // WATCHDOG_USEC/2: how often to ping
 	tickPeriod   time.Duration
@@ -452,6 +453,10 @@ func (d *Daemon) tick(now time.Time) {
 		d.dirty = true
 	}
 	d.commit()
+	if n := d.failureLog.take(); n > 0 {
+		d.log.Event("", sdjournal.PriDebug, map[string]string{FieldCount: strconv.Itoa(n)},
+			"%d failures counted without an entry each (a backlog, or more than %d a second)", n, failureLogRate)
+	}
 	if d.dirty && now.Sub(d.lastSave) >= d.opts.CheckpointInterval {
 		d.save()
 	}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// checkAddress refuses, before any bus call, what is not an IP address or prefix.
+func checkAddress(s string) error {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return nil
+	}
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return nil
+	}
+	return usageErrorf("invalid address %q: want an IP address or prefix such as 192.0.2.7 or 2001:db8::/64", s)
+}
+
+// ban is `gaoler ban JAIL ADDRESS [--for DURATION]`.
+func (e *env) ban(args []string) error {
+	fs := flag.NewFlagSet("ban", flag.ContinueOnError)
+	forFlag := fs.String("for", "", "ban for this long instead of the jail's bantime")
+	args, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(args, 2, 2, "ban JAIL ADDRESS [--for DURATION]"); err != nil {
+		return err
+	}
+	jail, address := args[0], args[1]
+	if err := checkAddress(address); err != nil {
+		return err
+	}
+	var d time.Duration
+	if *forFlag != "" {
+		if d, err = parseDuration(*forFlag); err != nil {
+			return usageErrorf("ban: --for: %v", err)
+		}
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if d == 0 {
+		j, err := c.Jail(jail)
+		if err != nil {
+			return explain(err, jail, address)
+		}
+		d = time.Duration(j.BanTime) * time.Second
+	}
+	if err := c.Ban(jail, address, uint64(d/time.Second)); err != nil {
+		return explain(err, jail, address)
+	}
+	fmt.Fprintf(e.stdout, "Banned %s in jail %s for %s\n", address, jail, humanDuration(d))
+	return nil
+}
+
+// unban is `gaoler unban JAIL ADDRESS` and `gaoler unban --all [JAIL]`.
+func (e *env) unban(args []string) error {
+	fs := flag.NewFlagSet("unban", flag.ContinueOnError)
+	all := fs.Bool("all", false, "lift every ban")
+	args, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if *all {
+		if err := wantArgs(args, 0, 1, "unban --all [JAIL]"); err != nil {
+			return err
+		}
+		return e.unbanAll(args)
+	}
+	if err := wantArgs(args, 2, 2, "unban JAIL ADDRESS, or gaoler unban --all [JAIL]"); err != nil {
+		return err
+	}
+	jail, address := args[0], args[1]
+	if err := checkAddress(address); err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Unban(jail, address); err != nil {
+		return explain(err, jail, address)
+	}
+	fmt.Fprintf(e.stdout, "Unbanned %s in jail %s\n", address, jail)
+	return nil
+}
+
+func (e *env) unbanAll(args []string) error {
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	jails := args
+	if len(jails) == 0 {
+		if jails, err = c.Jails(); err != nil {
+			return explain(err, "", "")
+		}
+	}
+	var total uint32
+	for _, jail := range jails {
+		n, err := c.UnbanAll(jail)
+		if err != nil {
+			return explain(err, jail, "")
+		}
+		total += n
+	}
+	where := "every jail"
+	if len(args) == 1 {
+		where = "jail " + args[0]
+	}
+	noun := "addresses"
+	if total == 1 {
+		noun = "address"
+	}
+	fmt.Fprintf(e.stdout, "Unbanned %d %s in %s\n", total, noun, where)
+	return nil
+}
+
+// reload is `gaoler reload`.
+func (e *env) reload(args []string) error {
+	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
+	args, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(args, 0, 0, "reload"); err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Reload(); err != nil {
+		return explain(err, "", "")
+	}
+	fmt.Fprintln(e.stdout, "Reloaded")
+	return nil
+}
