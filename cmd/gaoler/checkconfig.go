@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,7 +72,7 @@ func checkConfigJSON(cfg *config.Config, err error, stdout io.Writer) int {
 		r.Files = append(r.Files, cfg.Files...)
 		r.Warnings = append(r.Warnings, cfg.Warnings...)
 	}
-	writeJSONDoc(stdout, r)
+	writeJSON(stdout, r)
 	if err != nil {
 		return exitUsage
 	}
@@ -102,13 +101,4 @@ func plural(n int, noun string) string {
 		return fmt.Sprintf("%d %s", n, noun)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// writeJSONDoc writes v as one indented JSON document, leaving <, > and & as they are (patterns and
-// messages are full of them).
-func writeJSONDoc(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }

@@ -38,6 +38,7 @@ func (e *env) red(s string) string {
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<HOST>" stays readable
 	return enc.Encode(v)
 }
 

@@ -122,7 +122,7 @@ func logCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if events == nil {
 			events = []logEvent{}
 		}
-		writeJSONDoc(out, events)
+		writeJSON(out, events)
 		return exitOK
 	default:
 		for _, e := range events {
