@@ -12,7 +12,10 @@ cd "$(dirname "$0")/.."
 [ -x bin/gaolerd ] && [ -x bin/gaoler ] || { echo "demo: build first (make build)" >&2; exit 1; }
 
 SRV=gaoler-demo-srv ATK=gaoler-demo-atk
-SRV4=192.0.2.1 ATK4=192.0.2.2 SRV6=2001:db8::1 ATK6=2001:db8::2
+# The attacker gets fresh addresses each run: gaolerd's first start reads back findtime (10m) of the
+# journal, and an earlier run's failures would otherwise ban it before it attacks.
+n=$(( RANDOM % 200 + 20 ))
+SRV4=192.0.2.1 ATK4=192.0.2.$n NB4=192.0.2.$((n + 1)) SRV6=2001:db8::1 ATK6=2001:db8::$(printf %x $RANDOM):$n
 work=$(mktemp -d /tmp/gaoler-demo.XXXXXX)
 pids=()
 
@@ -40,6 +43,7 @@ ip -n "$SRV" link set lo up
 ip -n "$ATK" link set lo up
 ip -n "$SRV" addr add "$SRV4/24" dev gdemo-srv
 ip -n "$ATK" addr add "$ATK4/24" dev gdemo-atk
+ip -n "$ATK" addr add "$NB4/24" dev gdemo-atk
 ip -n "$SRV" addr add "$SRV6/64" dev gdemo-srv nodad
 ip -n "$ATK" addr add "$ATK6/64" dev gdemo-atk nodad
 ip -n "$SRV" link set gdemo-srv up
@@ -72,18 +76,25 @@ cat > "$work/bus.conf" <<CONF
   <listen>unix:path=$work/bus.sock</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
+    <!-- as Debian's system.conf -->
     <allow user="*"/>
     <deny own="*"/>
     <deny send_type="method_call"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-    <allow receive_type="signal"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
     <allow receive_type="method_return"/>
     <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
   <include>$PWD/packaging/dbus/io.github.gaoler.Gaoler1.conf</include>
 </busconfig>
 CONF
-dbus-daemon --config-file="$work/bus.conf" --nofork --nopidfile &
+dbus-daemon --config-file="$work/bus.conf" --nofork --nopidfile --syslog-only &
 pids+=($!)
 export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$work/bus.sock"
 
@@ -106,15 +117,15 @@ pids+=($gpid)
 for _ in $(seq 1 50); do bin/gaoler status >/dev/null 2>&1 && break; sleep 0.1; done
 for _ in $(seq 1 50); do ip netns exec "$SRV" bash -c "</dev/tcp/$SRV4/22" 2>/dev/null && break; sleep 0.1; done
 
-attack() { # attack ADDRESS USER: one failed password login
-  ip netns exec "$ATK" timeout 10 sshpass -p "wrong-password" ssh -q -o StrictHostKeyChecking=no \
+attack() { # attack ADDRESS USER FROM: one failed password login
+  ip netns exec "$ATK" timeout 10 sshpass -p "wrong-password" ssh -q -b "$3" -o StrictHostKeyChecking=no \
     -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no -o PreferredAuthentications=password \
     -o NumberOfPasswordPrompts=1 -o ConnectTimeout=3 "$2@$1" true 2>/dev/null || true
 }
 
 bold "attack: $ATK fails 3 password logins over IPv4 and 3 over IPv6"
-for i in 1 2 3; do attack "$SRV4" root; echo "  IPv4 attempt $i: ssh root@$SRV4 -> denied"; done
-for i in 1 2 3; do attack "$SRV6" root; echo "  IPv6 attempt $i: ssh root@[$SRV6] -> denied"; done
+for i in 1 2 3; do attack "$SRV4" root "$ATK4"; echo "  IPv4 attempt $i: ssh root@$SRV4 from $ATK4 -> denied"; done
+for i in 1 2 3; do attack "$SRV6" root "$ATK6"; echo "  IPv6 attempt $i: ssh root@[$SRV6] from $ATK6 -> denied"; done
 
 for _ in $(seq 1 50); do
   n=$(ip netns exec "$SRV" nft -j list set inet gaoler sshd_v6 2>/dev/null | grep -c "$ATK6" || true)
@@ -123,7 +134,12 @@ for _ in $(seq 1 50); do
 done
 
 bold "journal: what sshd wrote (journalctl _COMM=sshd)"
-journalctl -q --no-pager _COMM=sshd --since "-2min" | grep -E "Failed|Invalid" | tail -6
+journalctl -q --no-pager _COMM=sshd --since "-2min" | grep -E "from ($ATK4|$ATK6) " | tail -8
+
+bold "a neighbour ($NB4, same namespace, no failures) still reaches sshd"
+out=$(ip netns exec "$ATK" timeout 5 ssh -b "$NB4" -o BatchMode=yes -o ConnectTimeout=3 \
+  -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "root@$SRV4" true 2>&1 || true)
+echo "  $out"
 
 bold "gaoler status sshd"
 bin/gaoler status sshd
@@ -136,12 +152,14 @@ ip netns exec "$SRV" nft list set inet gaoler sshd_v4
 ip netns exec "$SRV" nft list set inet gaoler sshd_v6
 
 bold "the attacker's next connections to port 22"
-for a in "$SRV4" "$SRV6"; do
-  if ip netns exec "$ATK" timeout 3 bash -c "</dev/tcp/$a/22" 2>/dev/null; then
-    echo "  $a port 22: CONNECTED (not banned?)"; fail=1
-  else
-    echo "  $a port 22: refused (banned)"
-  fi
+for pair in "$ATK4 $SRV4" "$ATK6 $SRV6"; do
+  set -- $pair
+  out=$(ip netns exec "$ATK" timeout 5 ssh -b "$1" -o BatchMode=yes -o ConnectTimeout=3 \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "root@$2" true 2>&1 || true)
+  case "$out" in
+    *"Connection refused"*) echo "  from $1 to $2 port 22: Connection refused (banned)" ;;
+    *) echo "  from $1 to $2 port 22: $out (NOT refused)"; fail=1 ;;
+  esac
 done
 
 bold "gaoler log (the daemon's events, read from the journal)"
