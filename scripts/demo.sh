@@ -137,7 +137,7 @@ bold "journal: what sshd wrote (journalctl _COMM=sshd)"
 journalctl -q --no-pager _COMM=sshd --since "-2min" | grep -E "from ($ATK4|$ATK6) " | tail -8
 
 bold "a neighbour ($NB4, same namespace, no failures) still reaches sshd"
-out=$(ip netns exec "$ATK" timeout 5 ssh -b "$NB4" -o BatchMode=yes -o ConnectTimeout=3 \
+out=$(ip netns exec "$ATK" timeout 5 ssh -b "$NB4" -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=3 \
   -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "root@$SRV4" true 2>&1 || true)
 echo "  $out"
 

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/sdjournal"
+	"golang.org/x/sys/unix"
+
+	"github.com/gaoler/gaoler/internal/testenv"
+)
+
+// BenchmarkCatchUp measures gaolerd catching up on the benchmark journal (1,000,000 entries, a tenth
+// of them sshd failures from 20,000 addresses; see testenv.BenchJournal) by the CPU time the whole
+// daemon process spends until its checkpoint reaches the last entry, next to the CPU time of a bare
+// go-systemd loop (sd_journal_next + MESSAGE, with the sshd match) over the same files in the same
+// run. entries/s counts the sshd entries, as the issue states the rates.
+func BenchmarkCatchUp(b *testing.B) {
+	testenv.RequireRoot(b)
+	dir := testenv.BenchJournal(b)
+	const sshdEntries = testenv.BenchJournalEntries / 10
+
+	// The reference: the bare loop, timed by this process's CPU time.
+	bareCPU, lastUsec := bareLoopCPU(b, dir, sshdEntries)
+
+	ns, _ := testenv.NetNS(b)
+	var gaolerCPU time.Duration
+	for i := 0; i < b.N; i++ {
+		cfg, state := testConfig(b, fmt.Sprintf(`firewall = "none"
+[journal]
+directory = %q
+
+[defaults]
+findtime = "30d"
+
+[jail.sshd]
+enabled = true
+`, dir))
+		// testConfig writes the [daemon] table first: firewall belongs to it.
+		d := startDaemon(b, ns, cfg)
+		pid := d.cmd.Process.Pid
+		var cpu time.Duration
+		if !waitFor(5*time.Minute, func() bool {
+			cpu = cpuTime(b, pid)
+			return checkpointUsec(state) >= lastUsec
+		}) {
+			b.Fatalf("gaolerd did not catch up within 5 minutes:\n%s", d.output())
+		}
+		gaolerCPU += cpu
+		d.stop(b, syscall.SIGTERM)
+	}
+	gaolerCPU /= time.Duration(b.N)
+	b.ReportMetric(float64(sshdEntries)/bareCPU.Seconds(), "bare-entries/s")
+	b.ReportMetric(float64(sshdEntries)/gaolerCPU.Seconds(), "gaolerd-entries/s")
+	b.ReportMetric(bareCPU.Seconds()/gaolerCPU.Seconds(), "gaolerd/bare")
+}
+
+func bareLoopCPU(b *testing.B, dir string, want int) (time.Duration, uint64) {
+	var ru0, ru1 unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru0)
+	j, err := sdjournal.NewJournalFromDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	for _, m := range []string{"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "+", "_UID=0", "_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service"} {
+		if m == "+" {
+			err = j.AddDisjunction()
+		} else {
+			err = j.AddMatch(m)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := 0
+	var last uint64
+	for {
+		r, err := j.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r == 0 {
+			break
+		}
+		if _, err := j.GetDataValue("MESSAGE"); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	j.Previous()
+	last, _ = j.GetRealtimeUsec()
+	unix.Getrusage(unix.RUSAGE_SELF, &ru1)
+	if n != want {
+		b.Fatalf("bare loop read %d entries, want %d", n, want)
+	}
+	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	return cpu, last
+}
+
+// checkpointUsec returns the timestamp of the last entry gaolerd's checkpoint covers.
+func checkpointUsec(stateDir string) uint64 {
+	data, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
+	if err != nil {
+		return 0
+	}
+	var cp struct {
+		RealtimeUsec uint64 `json:"realtime_usec"`
+	}
+	json.Unmarshal(data, &cp)
+	return cp.RealtimeUsec
+}

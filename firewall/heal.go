@@ -1,0 +1,131 @@
+package firewall
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
+)
+
+// Heal watches the table until ctx is done or the backend is closed. Every heal interval (2s by
+// default) it checks, with a few netlink dumps, that the table, its base chains, the jails' sets and
+// their rules are as Setup made them; when something is missing or changed (`nft flush ruleset`, a
+// firewall reload, `nft delete set`), it rebuilds the table in one transaction with every ban of the
+// mirror and its remaining time, and calls restored with the number of bans put back. restored runs
+// on Heal's goroutine. Heal never looks at other tables.
+//
+// A set emptied with `nft flush set` keeps its structure and is not noticed: it is taken as the
+// administrator's will until the next rebuild or Setup.
+func (n *NFTables) Heal(ctx context.Context, restored func(n int)) {
+	tick := time.NewTicker(n.opts.every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-n.kick:
+		}
+		count, rebuilt, stop, err := n.heal()
+		if err != nil {
+			n.opts.warn(err)
+		}
+		if stop {
+			return
+		}
+		if rebuilt && restored != nil {
+			restored(count)
+		}
+	}
+}
+
+// heal checks the table once and rebuilds it if needed.
+func (n *NFTables) heal() (count int, rebuilt, stop bool, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return 0, false, true, nil
+	}
+	count, rebuilt = n.unreported, n.rebuilt
+	n.unreported, n.rebuilt = 0, false
+	if len(n.jails) == 0 {
+		return count, rebuilt, false, nil // not set up, or deleted on purpose
+	}
+	broken, err := n.damaged()
+	if err != nil {
+		_ = n.redial()
+		return count, rebuilt, false, fmt.Errorf("nftables: checking table %s: %w", n.table.Name, err)
+	}
+	if !broken {
+		return count, rebuilt, false, nil
+	}
+	c, err := n.rebuild()
+	if err != nil {
+		return count, rebuilt, false, err
+	}
+	return count + c, true, false, nil
+}
+
+// damaged reports whether the table differs from what Setup built: a missing table, base chain or
+// set, a set of another type, or rules that are not the jails' (missing, added, reordered or replaced,
+// compared by comment and expressions). err is set only when the kernel could not be asked.
+func (n *NFTables) damaged() (bool, error) {
+	if _, err := n.conn.ListTableOfFamily(n.table.Name, n.table.Family); err != nil {
+		if isNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	}
+	sets, err := n.conn.GetSets(n.table)
+	if err != nil {
+		return false, err
+	}
+	have := make(map[string]*nftables.Set, len(sets))
+	for _, s := range sets {
+		have[s.Name] = s
+	}
+	for _, j := range n.jails {
+		for _, f := range families {
+			s, ok := have[j.Name+f.suffix]
+			if !ok || !s.Interval || !s.HasTimeout || s.KeyType.Name != f.keyType.Name {
+				return true, nil
+			}
+		}
+	}
+	all, err := n.conn.ListChainsOfTableFamily(n.table.Family)
+	if err != nil {
+		return false, err
+	}
+	chains := make(map[string]*nftables.Chain)
+	for _, c := range all {
+		if c.Table.Name == n.table.Name {
+			chains[c.Name] = c
+		}
+	}
+	for _, h := range hooksOf(n.jails) {
+		want := chainFor(n.table, h)
+		c, ok := chains[h]
+		if !ok {
+			return true, nil
+		}
+		if c.Hooknum == nil || *c.Hooknum != *want.Hooknum || c.Type != want.Type {
+			return true, nil
+		}
+		rules, err := n.conn.GetRules(n.table, c)
+		if err != nil {
+			return false, err
+		}
+		var got []string
+		for _, r := range rules {
+			comment, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+			got = append(got, describe(comment, r.Exprs))
+		}
+		if want := expectedRules(n.jails, n.table, h); !slices.Equal(got, want) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

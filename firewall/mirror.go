@@ -1,0 +1,266 @@
+package firewall
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+)
+
+// replaceTolerance is how far a new expiry may differ from the installed one before Flush replaces
+// the element: re-banning with the same deadline, give or take clock noise, changes nothing.
+const replaceTolerance = time.Second
+
+// mirror is gaoler's copy of one jail's two sets. want is what the kernel should hold (the bans as
+// the engine last asked for them); have is what it held after the last successful Flush. The
+// difference between them, limited to the keys in dirty, is what the next Flush sends.
+//
+// Expiry times are absolute; a zero time means an element without timeout.
+type mirror struct {
+	want  map[netip.Prefix]time.Time
+	have  map[netip.Prefix]time.Time
+	dirty map[netip.Prefix]struct{}
+	// bits counts the wanted prefixes of each length, per family, so that the overlap checks look
+	// only at the lengths in use: an address costs one map lookup per distinct length, not a scan.
+	bits4 [33]int
+	bits6 [129]int
+}
+
+func newMirror() *mirror {
+	return &mirror{
+		want:  make(map[netip.Prefix]time.Time),
+		have:  make(map[netip.Prefix]time.Time),
+		dirty: make(map[netip.Prefix]struct{}),
+	}
+}
+
+// normalize returns p masked, with an IPv4-mapped IPv6 prefix turned into its IPv4 prefix.
+func normalize(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.IsValid() {
+		return netip.Prefix{}, false
+	}
+	a := p.Addr().WithZone("")
+	if a.Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, false
+		}
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	} else {
+		p = netip.PrefixFrom(a, p.Bits())
+	}
+	return p.Masked(), true
+}
+
+func live(expires, now time.Time) bool { return expires.IsZero() || expires.After(now) }
+
+func (m *mirror) count(p netip.Prefix, d int) {
+	if p.Addr().Is4() {
+		m.bits4[p.Bits()] += d
+	} else {
+		m.bits6[p.Bits()] += d
+	}
+}
+
+func (m *mirror) counts(p netip.Prefix) []int {
+	if p.Addr().Is4() {
+		return m.bits4[:]
+	}
+	return m.bits6[:]
+}
+
+func (m *mirror) set(p netip.Prefix, expires time.Time) {
+	if _, ok := m.want[p]; !ok {
+		m.count(p, 1)
+	}
+	m.want[p] = expires
+	m.dirty[p] = struct{}{}
+}
+
+func (m *mirror) remove(p netip.Prefix) {
+	if _, ok := m.want[p]; ok {
+		m.count(p, -1)
+		delete(m.want, p)
+	}
+	m.dirty[p] = struct{}{}
+}
+
+// covering returns a live wanted prefix strictly shorter than p that contains it; expired ones on
+// the way are removed.
+func (m *mirror) covering(p netip.Prefix, now time.Time) (netip.Prefix, bool) {
+	counts := m.counts(p)
+	for bits := 0; bits < p.Bits(); bits++ {
+		if counts[bits] == 0 {
+			continue
+		}
+		q := netip.PrefixFrom(p.Addr(), bits).Masked()
+		exp, ok := m.want[q]
+		if !ok {
+			continue
+		}
+		if live(exp, now) {
+			return q, true
+		}
+		// An expired prefix the kernel may not have dropped yet would overlap: delete it first.
+		m.remove(q)
+	}
+	return netip.Prefix{}, false
+}
+
+// ban records a ban of the normalized prefix p until expires and reports whether it changed anything:
+// a ban inside a live banned prefix is already in force. A prefix absorbs the bans inside it.
+func (m *mirror) ban(p netip.Prefix, expires, now time.Time) bool {
+	if _, ok := m.covering(p, now); ok {
+		return false
+	}
+	counts := m.counts(p)
+	inner := false
+	for bits := p.Bits() + 1; bits < len(counts); bits++ {
+		if counts[bits] > 0 {
+			inner = true
+			break
+		}
+	}
+	if inner {
+		for q := range m.want {
+			if q.Bits() > p.Bits() && q.Addr().Is4() == p.Addr().Is4() && p.Contains(q.Addr()) {
+				m.remove(q)
+			}
+		}
+	}
+	m.set(p, expires)
+	return true
+}
+
+// unban removes the normalized prefix p; it reports false if p is not (or no longer) banned.
+func (m *mirror) unban(p netip.Prefix, now time.Time) bool {
+	exp, ok := m.want[p]
+	if !ok {
+		return false
+	}
+	m.remove(p)
+	return live(exp, now)
+}
+
+// change is one element to send: a deletion, or an addition with its timeout.
+type change struct {
+	prefix  netip.Prefix
+	timeout time.Duration // additions only; 0 = no timeout
+}
+
+// pending computes the deletions and additions that bring the kernel from have to want, sorted for
+// stable transactions. Wanted elements that expire before they could be sent are dropped.
+func (m *mirror) pending(now time.Time) (dels, adds []change) {
+	for p := range m.dirty {
+		wexp, wanted := m.want[p]
+		hexp, had := m.have[p]
+		if wanted && !live(wexp, now) {
+			m.remove(p)
+			wanted = false
+		}
+		switch {
+		case wanted && had && sameExpiry(wexp, hexp):
+			continue
+		case had:
+			dels = append(dels, change{prefix: p})
+		}
+		if wanted {
+			adds = append(adds, change{prefix: p, timeout: kernelTimeout(wexp, now)})
+		}
+	}
+	sortChanges(dels)
+	sortChanges(adds)
+	return dels, adds
+}
+
+func sameExpiry(a, b time.Time) bool {
+	if a.IsZero() || b.IsZero() {
+		return a.IsZero() == b.IsZero()
+	}
+	d := a.Sub(b)
+	return d > -replaceTolerance && d < replaceTolerance
+}
+
+// committed records that the kernel now holds want for every dirty key.
+func (m *mirror) committed() {
+	for p := range m.dirty {
+		if exp, ok := m.want[p]; ok {
+			m.have[p] = exp
+		} else {
+			delete(m.have, p)
+		}
+	}
+	clear(m.dirty)
+}
+
+// installed replaces have with what the kernel holds and marks every key dirty, so that the next
+// pending call computes the full difference; used after a failed transaction or a rebuild.
+func (m *mirror) installed(elems []Element) {
+	clear(m.have)
+	for _, e := range elems {
+		m.have[e.Prefix] = e.Expires
+		m.dirty[e.Prefix] = struct{}{}
+	}
+	for p := range m.want {
+		m.dirty[p] = struct{}{}
+	}
+}
+
+// adopt makes the kernel's elements the wanted state, as on a first start that finds bans left by a
+// previous gaolerd; nothing is dirty afterwards.
+func (m *mirror) adopt(elems []Element, now time.Time) {
+	for _, e := range elems {
+		if live(e.Expires, now) {
+			m.set(e.Prefix, e.Expires)
+			m.have[e.Prefix] = e.Expires
+		}
+	}
+	clear(m.dirty)
+}
+
+// prune forgets elements that expired more than grace ago: the kernel has dropped them by itself.
+func (m *mirror) prune(now time.Time, grace time.Duration) {
+	for p, exp := range m.want {
+		if !exp.IsZero() && now.Sub(exp) > grace {
+			m.count(p, -1)
+			delete(m.want, p)
+			delete(m.have, p)
+			delete(m.dirty, p)
+		}
+	}
+}
+
+// elements returns the live wanted elements, sorted.
+func (m *mirror) elements(now time.Time) []Element {
+	var out []Element
+	for p, exp := range m.want {
+		if live(exp, now) {
+			out = append(out, Element{Prefix: p, Expires: exp})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return prefixLess(out[i].Prefix, out[j].Prefix) })
+	return out
+}
+
+func sortChanges(cs []change) {
+	sort.Slice(cs, func(i, j int) bool { return prefixLess(cs[i].prefix, cs[j].prefix) })
+}
+
+func prefixLess(a, b netip.Prefix) bool {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c < 0
+	}
+	return a.Bits() < b.Bits()
+}
+
+// kernelTimeout is the element timeout for an expiry: the time left, rounded up to whole seconds (so
+// that a ban of 10m shows as "timeout 10m" in nft, not 9m59s996ms, and never ends early), or 0 for
+// an element without expiry.
+func kernelTimeout(expires, now time.Time) time.Duration {
+	if expires.IsZero() {
+		return 0
+	}
+	left := expires.Sub(now)
+	if left < time.Second {
+		return max(left, time.Millisecond)
+	}
+	return ((left + time.Second - 1) / time.Second) * time.Second
+}
