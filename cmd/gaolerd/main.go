@@ -90,7 +90,8 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 			enabled = append(enabled, j.Name)
 		}
 	}
-	fmt.Fprintf(stdout, "%s: OK, %d jails enabled (%s), %d files read\n", path, len(enabled), strings.Join(enabled, ", "), len(cfg.Files))
+	fmt.Fprintf(stdout, "%s: OK, %s enabled (%s), %s read\n", path, plural(len(enabled), "jail"),
+		strings.Join(enabled, ", "), plural(len(cfg.Files), "file"))
 	return 0
 }
 
@@ -115,4 +116,11 @@ func printErrors(w io.Writer, err error) {
 	for _, line := range strings.Split(err.Error(), "\n") {
 		fmt.Fprintf(w, "gaolerd: %s\n", line)
 	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

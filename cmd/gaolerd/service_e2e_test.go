@@ -202,3 +202,79 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestOwnEntriesNeverCount: gaolerd's own journal entries never reach a jail, even one whose
+// matches and patterns would take them ("Failure from ADDR in jail ..." from a root process).
+func TestOwnEntriesNeverCount(t *testing.T) {
+	ns, d := runningDaemon(t, `
+[defaults]
+maxretry = 1
+
+[jail.sshd]
+enabled = true
+
+[filter.echo]
+journal_match = ["_UID=0"]
+failregex = ['^Failure from <HOST> in jail \S+']
+
+[jail.echo]
+enabled = true
+filter = "echo"
+`)
+	net := randomNet(t)
+	x := netip.MustParseAddr(net + "::1")
+	y := netip.MustParseAddr(net + "::2")
+	testenv.SendAs(t, "sshd", sshdFailure(x, "root", 22))
+	if !waitFor(10*time.Second, func() bool { return banned(setElements(t, ns, "sshd_v6"), x) }) {
+		t.Fatalf("%s not banned in sshd:\n%s", x, d.output())
+	}
+	// The control: the same text from another root process counts in the echo jail.
+	testenv.SendAs(t, "echoer", map[string]string{"MESSAGE": fmt.Sprintf("Failure from %s in jail test", y)})
+	if !waitFor(10*time.Second, func() bool { return banned(setElements(t, ns, "echo_v6"), y) }) {
+		t.Fatalf("control %s not banned in echo:\n%s", y, d.output())
+	}
+	if banned(setElements(t, ns, "echo_v6"), x) {
+		t.Errorf("%s banned in the echo jail from gaolerd's own \"Failure from\" entry", x)
+	}
+}
+
+// TestReloadChangesMatches: a reload that adds a jail with other journal matches re-opens the
+// reader with the new matches, at the last processed entry, and the new jail bans.
+func TestReloadChangesMatches(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.Journald(t)
+	ns, _ := testenv.NetNS(t)
+	cfg, _ := testConfig(t, "[defaults]\nmaxretry = 2\n\n[jail.sshd]\nenabled = true\n")
+	d := startDaemon(t, ns, cfg)
+	if !waitFor(15*time.Second, func() bool {
+		_, err := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
+		return err == nil
+	}) {
+		t.Fatalf("gaolerd did not start:\n%s", d.output())
+	}
+	os.WriteFile(cfg, []byte(mustRead(t, cfg)+`
+[filter.myapp]
+journal_match = ["_UID=0", "_COMM=myapp"]
+failregex = ['^login failed from <HOST>$']
+
+[jail.myapp]
+enabled = true
+filter = "myapp"
+ports = ["8080"]
+`), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	if !waitFor(10*time.Second, func() bool {
+		_, err := testenv.NSRun(ns, "nft", "list", "set", "inet", "gaoler", "myapp_v4")
+		return err == nil
+	}) {
+		t.Fatalf("reload did not add the myapp sets:\n%s", d.output())
+	}
+	addr := netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 10+rand.IntN(200)))
+	testenv.SendManyAs(t, "myapp", []map[string]string{
+		{"MESSAGE": "login failed from " + addr.String()},
+		{"MESSAGE": "login failed from " + addr.String()},
+	}, 0)
+	if !waitFor(10*time.Second, func() bool { return banned(setElements(t, ns, "myapp_v4"), addr) }) {
+		t.Fatalf("%s not banned by the jail added on reload:\n%s", addr, d.output())
+	}
+}
