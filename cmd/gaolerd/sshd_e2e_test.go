@@ -116,9 +116,17 @@ enabled = true
 			}
 		}
 	}
-	// The legitimate neighbour (the attacker namespace's first address) did nothing and is not banned.
-	if banned(setElements(t, pair.Server, "sshd_v4"), pair.AttackerV4) {
-		t.Errorf("%s was banned but never failed a login", pair.AttackerV4)
+	// A neighbour in the attacker's namespace that did nothing is not banned and still reaches sshd.
+	nb := netip.MustParseAddr(fmt.Sprintf("2001:db8::%x:%x", rand.IntN(0xffff), n+1))
+	testenv.NSExec(t, pair.Attacker, "ip", "addr", "add", nb.String()+"/64", "dev", "veth0", "nodad")
+	if banned(setElements(t, pair.Server, "sshd_v6"), nb) {
+		t.Errorf("%s was banned but never failed a login", nb)
+	}
+	out, _ := exec.Command("ip", "netns", "exec", pair.Attacker, "timeout", "5", "ssh", "-b", nb.String(),
+		"-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "root@"+pair.ServerV6.String(), "true").CombinedOutput()
+	if !strings.Contains(string(out), "Permission denied") {
+		t.Errorf("neighbour %s did not reach sshd: %s", nb, out)
 	}
 
 	for _, c := range []struct{ from, to netip.Addr }{{atk4, pair.ServerV4}, {atk6, pair.ServerV6}} {
