@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -36,7 +37,13 @@ type Daemon struct {
 // Journal holds the [journal] table.
 type Journal struct {
 	Directory string // "" reads this host's journal; else the journal files in this folder
+	// HotTime is how long the reader keeps polling the journal about every millisecond after a live
+	// failure, instead of waiting for journald's notification (up to ~480 ms late).
+	HotTime time.Duration
 }
+
+// DefaultHotTime is [journal] hot_time when the config does not set it.
+const DefaultHotTime = 30 * time.Second
 
 // Jail is one [jail.NAME] table with the [defaults] it inherits applied.
 type Jail struct {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeConfig writes files (relative names -> text) into a fresh folder and returns the folder.
@@ -74,6 +75,8 @@ func TestErrors(t *testing.T) {
 			[]string{`gaoler.toml:3:1: jail.sshd.action: unknown key (known here: bantime, findtime, maxretry, ignoreip, ignoreself, blocktype, ipv6_prefix, increment, hooks, ports, protocol, max_tracked, enabled, filter, mode, journal_match)`}},
 		{"unknown key in increment", map[string]string{"gaoler.toml": "[defaults.increment]\nfactr = 2\n"},
 			[]string{`gaoler.toml:2:1: defaults.increment.factr: unknown key (did you mean "factor"?)`}},
+		{"bad hot_time", map[string]string{"gaoler.toml": "[journal]\nhot_time = \"soon\"\n"},
+			[]string{`gaoler.toml:2:1: journal.hot_time: bad duration "soon": expected a number at "soon" (use e.g. "90s", "10m", "1h30m", "2d", "1w")`}},
 		{"wrong type", map[string]string{"gaoler.toml": "[defaults]\nmaxretry = \"5\"\nignoreself = 1\n"},
 			[]string{`gaoler.toml:2:1: defaults.maxretry: must be an integer, not a string`,
 				`gaoler.toml:3:1: defaults.ignoreself: must be a boolean (true or false), not an integer`}},
@@ -159,5 +162,16 @@ func TestErrors(t *testing.T) {
 				t.Errorf("errors:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(tc.want, "\n     "))
 			}
 		})
+	}
+}
+
+func TestHotTime(t *testing.T) {
+	cfg, errs := load(t, map[string]string{"gaoler.toml": "[jail.sshd]\nenabled = true\n"})
+	if errs != nil || cfg.Journal.HotTime != DefaultHotTime {
+		t.Fatalf("default hot_time: %v %v, want %v", cfg.Journal.HotTime, errs, DefaultHotTime)
+	}
+	cfg, errs = load(t, map[string]string{"gaoler.toml": "[journal]\nhot_time = \"2m\"\n", "jail.d/a.toml": "[journal]\nhot_time = 5\n"})
+	if errs != nil || cfg.Journal.HotTime != 5*time.Second {
+		t.Fatalf("hot_time from a drop-in: %v %v, want 5s", cfg.Journal.HotTime, errs)
 	}
 }

@@ -48,7 +48,7 @@ func baseJail() Jail {
 var (
 	rootKeys      = []string{"daemon", "journal", "defaults", "jail", "filter"}
 	daemonKeys    = []string{"state_directory", "firewall", "table"}
-	journalKeys   = []string{"directory"}
+	journalKeys   = []string{"directory", "hot_time"}
 	commonKeys    = []string{"bantime", "findtime", "maxretry", "ignoreip", "ignoreself", "blocktype", "ipv6_prefix", "increment", "hooks", "ports", "protocol", "max_tracked"}
 	jailOnlyKeys  = []string{"enabled", "filter", "mode", "journal_match"}
 	incrementKeys = []string{"enabled", "factor", "maxtime", "overalljails"}
@@ -65,8 +65,9 @@ var fieldRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,63}$`)
 func resolve(files []string, srcs []*source) (*Config, error) {
 	c := &checker{m: mergeSources(srcs), seen: make(map[string]bool)}
 	cfg := &Config{
-		Files:  files,
-		Daemon: Daemon{StateDirectory: defaultStateDirectory, Firewall: defaultFirewall, Table: defaultTable},
+		Files:   files,
+		Daemon:  Daemon{StateDirectory: defaultStateDirectory, Firewall: defaultFirewall, Table: defaultTable},
+		Journal: Journal{HotTime: DefaultHotTime},
 	}
 	root := c.m.data
 	c.known(root, nil, rootKeys...)
@@ -77,6 +78,11 @@ func resolve(files []string, srcs []*source) (*Config, error) {
 		c.known(t, []string{"journal"}, journalKeys...)
 		if v, ok := t["directory"]; ok {
 			cfg.Journal.Directory, _ = c.str(v, []string{"journal", "directory"})
+		}
+		if v, ok := t["hot_time"]; ok {
+			if d, ok := c.duration(v, []string{"journal", "hot_time"}); ok {
+				cfg.Journal.HotTime = d
+			}
 		}
 	}
 	base := baseJail()

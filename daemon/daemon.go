@@ -40,8 +40,6 @@ type Options struct {
 	Notify func(state string)
 	// CheckpointInterval is the most often the checkpoint is written while entries flow (default 1s).
 	CheckpointInterval time.Duration
-	// Hold is how long the journal reader stays hot after a live failure (default 30s).
-	Hold time.Duration
 }
 
 // ConfigError is returned by Run when the configuration cannot be loaded at start; gaolerd exits 2.
@@ -126,9 +124,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = time.Second
-	}
-	if o.Hold <= 0 {
-		o.Hold = 30 * time.Second
 	}
 	d := &Daemon{
 		opts:       o,
@@ -312,7 +307,7 @@ func (d *Daemon) startReader(pos journal.Position) error {
 		Matches:   matches,
 		Start:     pos,
 		SinceUsec: uint64(since.UnixMicro()),
-		Hold:      d.opts.Hold,
+		Hold:      d.cfg.Journal.HotTime,
 		Warn:      func(msg string) { d.log.Warnf("journal: %s", msg) },
 	})
 	if err != nil {

@@ -149,7 +149,7 @@ func (l *seenLog) wait(a netip.Addr, timeout time.Duration) (time.Time, bool) {
 }
 
 // startMonitor runs `nft monitor` in ns and records when each added element appears.
-func startMonitor(b *testing.B, ns string) *seenLog {
+func startMonitor(b testing.TB, ns string) *seenLog {
 	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "monitor", "elements")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -225,7 +225,7 @@ func startBareReader(b *testing.B) *seenLog {
 }
 
 // cpuTime returns the user+system CPU time pid has used.
-func cpuTime(b *testing.B, pid int) time.Duration {
+func cpuTime(b testing.TB, pid int) time.Duration {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Fatal(err)
@@ -239,7 +239,7 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 }
 
 // rssAnon returns the anonymous resident memory of pid in KiB.
-func rssAnon(b *testing.B, pid int) int {
+func rssAnon(b testing.TB, pid int) int {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
