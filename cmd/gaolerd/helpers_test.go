@@ -88,6 +88,17 @@ func startDaemon(t testing.TB, ns, cfg string, env ...string) *daemonProc {
 	return p
 }
 
+// waitReady waits until gaolerd has built its table in namespace ns (it does before READY=1).
+func (p *daemonProc) waitReady(t testing.TB, ns string) {
+	t.Helper()
+	if !waitFor(15*time.Second, func() bool {
+		_, err := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
+		return err == nil
+	}) {
+		t.Fatalf("gaolerd did not start (no table in %s):\n%s", ns, p.output())
+	}
+}
+
 func (p *daemonProc) output() string {
 	lockedMu.Lock()
 	defer lockedMu.Unlock()

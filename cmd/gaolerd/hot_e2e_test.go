@@ -32,12 +32,7 @@ maxretry = 1
 enabled = true
 `, jd.Dir))
 	d := startDaemon(t, ns, cfg)
-	if !waitFor(15*time.Second, func() bool {
-		_, err := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
-		return err == nil
-	}) {
-		t.Fatalf("gaolerd did not start:\n%s", d.output())
-	}
+	d.waitReady(t, ns)
 	pid := d.cmd.Process.Pid
 	net := randomNet(t)
 	addr := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("%s::%x", net, i+1)) }

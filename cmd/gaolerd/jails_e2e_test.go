@@ -20,12 +20,7 @@ func runningDaemon(t *testing.T, body string) (ns string, d *daemonProc) {
 	ns, _ = testenv.NetNS(t)
 	cfg, _ := testConfig(t, body)
 	d = startDaemon(t, ns, cfg)
-	if !waitFor(15*time.Second, func() bool {
-		_, err := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
-		return err == nil
-	}) {
-		t.Fatalf("gaolerd did not start:\n%s", d.output())
-	}
+	d.waitReady(t, ns)
 	return ns, d
 }
 

@@ -38,12 +38,7 @@ func BenchmarkBanLatency(b *testing.B) {
 	ns, _ := testenv.NetNS(b)
 	cfg, _ := testConfig(b, "[defaults]\nmaxretry = 1\nbantime = \"1h\"\n\n[jail.sshd]\nenabled = true\n")
 	d := startDaemon(b, ns, cfg)
-	if !waitFor(15*time.Second, func() bool {
-		_, err := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
-		return err == nil
-	}) {
-		b.Fatalf("gaolerd did not start:\n%s", d.output())
-	}
+	d.waitReady(b, ns)
 	pid := d.cmd.Process.Pid
 
 	mon := startMonitor(b, ns)

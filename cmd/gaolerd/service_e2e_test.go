@@ -133,12 +133,7 @@ func TestReloadKeepsState(t *testing.T) {
 	ns, _ := testenv.NetNS(t)
 	cfg, _ := testConfig(t, "[defaults]\nmaxretry = 3\nfindtime = \"1h\"\n\n[jail.sshd]\nenabled = true\n")
 	d := startDaemon(t, ns, cfg)
-	if !waitFor(15*time.Second, func() bool {
-		_, err := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
-		return err == nil
-	}) {
-		t.Fatalf("gaolerd did not start:\n%s", d.output())
-	}
+	d.waitReady(t, ns)
 	base := rand.IntN(0xffff)
 	a := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("2001:db8:77:%x::%x", base, i)) }
 	fail := func(addr netip.Addr, times int) {
@@ -246,12 +241,7 @@ func TestReloadChangesMatches(t *testing.T) {
 	ns, _ := testenv.NetNS(t)
 	cfg, _ := testConfig(t, "[defaults]\nmaxretry = 2\n\n[jail.sshd]\nenabled = true\n")
 	d := startDaemon(t, ns, cfg)
-	if !waitFor(15*time.Second, func() bool {
-		_, err := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
-		return err == nil
-	}) {
-		t.Fatalf("gaolerd did not start:\n%s", d.output())
-	}
+	d.waitReady(t, ns)
 	os.WriteFile(cfg, []byte(mustRead(t, cfg)+`
 [filter.myapp]
 journal_match = ["_UID=0", "_COMM=myapp"]

@@ -79,12 +79,7 @@ enabled = true
 `)
 	gd := startDaemon(t, pair.Server, cfg)
 	// gaolerd is ready once its table is there.
-	if !waitFor(15*time.Second, func() bool {
-		_, err := testenv.NSRun(pair.Server, "nft", "list", "table", "inet", "gaoler")
-		return err == nil
-	}) {
-		t.Fatalf("gaolerd did not build its table:\n%s", gd.output())
-	}
+	gd.waitReady(t, pair.Server)
 
 	attack := func(from, to netip.Addr) {
 		host := to.String()
