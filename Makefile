@@ -36,8 +36,10 @@ bench: deps
 demo: deps build
 	bash scripts/demo.sh
 
-deb:
-	bash packaging/build-deb.sh
+# deb builds dist/gaoler_<version>_<arch>.deb with dpkg-buildpackage (see packaging/debian) and runs
+# lintian on it.
+deb: deps
+	bash packaging/build-deb.sh --lintian
 
 vet:
 	$(GO) vet ./...
