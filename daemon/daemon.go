@@ -219,7 +219,11 @@ func (d *Daemon) setUp() error {
 	if err := d.startReader(pos); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	d.bus = bus.NewServer(backend{d}, bus.WithWarn(func(msg string) { d.log.Warnf("bus: %s", msg) }))
+	// The bus is optional: losing it (dbus restarting, or stopping before gaolerd at shutdown) is a
+	// notice, not a warning; protection goes on without it.
+	d.bus = bus.NewServer(backend{d}, bus.WithWarn(func(msg string) {
+		d.log.Event("", sdjournal.PriNotice, nil, "bus: %s", msg)
+	}))
 	connect := d.opts.ConnectBus
 	if connect == nil {
 		connect = bus.SystemBus

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on Debian 12, as root. Quick when all is there.
 set -euo pipefail
-pkgs=(gcc libc6-dev pkg-config libsystemd-dev ca-certificates systemd systemd-journal-remote
+pkgs=(gcc libc6-dev pkg-config libsystemd-dev ca-certificates systemd systemd-journal-remote systemd-container debootstrap
       nftables iproute2 openssh-server openssh-client sshpass dbus dbus-daemon procps util-linux
       psmisc dpkg-dev debhelper fakeroot lintian)
 [ "${1:-}" = "--minimal" ] && pkgs=(gcc libc6-dev pkg-config libsystemd-dev ca-certificates systemd
