@@ -41,7 +41,9 @@
 //
 // # Positions
 //
-// A Position is a cursor (sd_journal_get_cursor) with the entry's timestamp. sd_journal_seek_cursor
+// A Position is a cursor (sd_journal_get_cursor) with the entry's timestamp. Only the last entry of a
+// batch carries its cursor (Entry.Cursor): the C helper formats one cursor per batch, not one per entry,
+// and that is the one a checkpoint and the Reader's own re-positioning need. sd_journal_seek_cursor
 // lands ON the entry with that cursor (or, when it is gone, on the next one), so the Reader checks the
 // first entry after a seek with sd_journal_test_cursor and skips it when it is the saved one: the
 // callback sees every entry after the position exactly once. See sd_journal_seek_cursor(3).

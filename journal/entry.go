@@ -1,10 +1,14 @@
 package journal
 
-// Entry is one journal entry as the Reader delivers it: its cursor, its timestamp, its message and the
-// values of the fields the Reader was asked for. Entries in a batch are reused by the next batch, but
-// their strings are not: a string taken from an Entry may be kept.
+// Entry is one journal entry as the Reader delivers it: its timestamp, its message, the values of the
+// fields the Reader was asked for and, for the last entry of a batch, its cursor. Entries in a batch are
+// reused by the next batch, but their strings are not: a string taken from an Entry may be kept.
 type Entry struct {
-	Cursor   string // sd_journal_get_cursor(3); resume after it with Position
+	// Cursor is the entry's sd_journal_get_cursor(3), to resume after it with PositionOf. The Reader
+	// sets it on the last entry of each batch only, and leaves it "" on the others: formatting a cursor
+	// costs about as much as reading the entry's fields, and a batch is handled (and checkpointed) as
+	// a whole.
+	Cursor   string
 	Realtime uint64 // __REALTIME_TIMESTAMP in microseconds since the epoch
 	Message  string // MESSAGE
 

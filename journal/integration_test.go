@@ -73,11 +73,11 @@ func startCollector(t *testing.T, o Options, fail bool) *collector {
 				c.lat = append(c.lat, now.Sub(time.UnixMicro(int64(b[i].Realtime))))
 				c.at = append(c.at, time.UnixMicro(int64(b[i].Realtime)))
 				c.seen = append(c.seen, now)
-				c.last = PositionOf(&b[i])
 				if c.fail {
 					last = b[i].Realtime
 				}
 			}
+			c.last = PositionOf(&b[len(b)-1])
 			select {
 			case c.changed <- struct{}{}:
 			default:
@@ -163,10 +163,25 @@ func TestFollowSystemJournal(t *testing.T) {
 	defer r.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	var first Entry
-	r.Run(ctx, func(b []Entry) uint64 { first = b[0]; cancel(); return 0 })
+	var cursors []string
+	r.Run(ctx, func(b []Entry) uint64 {
+		first = b[0]
+		for i := range b {
+			cursors = append(cursors, b[i].Cursor)
+		}
+		cancel()
+		return 0
+	})
 	if first.Message != "hello" || first.Field("_COMM") != "sshd" || first.Field("_UID") != "0" ||
-		first.Field("_PID") == "" || first.Field("GAOLER_TEST") != id || first.Cursor == "" || first.Realtime < since {
+		first.Field("_PID") == "" || first.Field("GAOLER_TEST") != id || first.Realtime < since {
 		t.Errorf("entry = %+v", first)
+	}
+	// Only the last entry of a batch carries its cursor.
+	for i, c := range cursors {
+		if (c != "") != (i == len(cursors)-1) || (c != "" && !strings.HasPrefix(c, "s=")) {
+			t.Errorf("cursors of the batch = %q, want only the last one", cursors)
+			break
+		}
 	}
 }
 
@@ -174,20 +189,19 @@ func TestResumeAfterCursorExactlyOnce(t *testing.T) {
 	testenv.Journald(t)
 	id, m := testRun(t)
 	since := uint64(time.Now().Add(-time.Second).UnixMicro())
-	testenv.SendManyAs(t, "sshd", entries(id, 0, 10), 0)
+	testenv.SendManyAs(t, "sshd", entries(id, 0, 5), 0)
 	c := startCollector(t, Options{Matches: []Match{m}, SinceUsec: since}, false)
-	c.waitFor(t, 10, 5*time.Second)
+	c.waitFor(t, 5, 5*time.Second)
+	c.mu.Lock()
+	pos := c.last // after the 5th entry, the last one delivered
+	c.mu.Unlock()
 	c.stop(t)
+	if pos.Cursor == "" {
+		t.Fatalf("no cursor after the last entry: %+v", pos)
+	}
+	testenv.SendManyAs(t, "sshd", entries(id, 5, 5), 0)
 
 	// Resume after the 5th entry: the next Reader must start at the 6th.
-	r, err := Open(Options{Matches: []Match{m}, SinceUsec: since})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pos Position
-	ctx, cancel := context.WithCancel(context.Background())
-	r.Run(ctx, func(b []Entry) uint64 { pos = PositionOf(&b[4]); cancel(); return 0 })
-	r.Close()
 
 	warned := ""
 	c2 := startCollector(t, Options{Matches: []Match{m}, Start: pos, SinceUsec: since, Warn: func(s string) { warned = s }}, false)

@@ -28,7 +28,9 @@ type Position struct {
 	RealtimeUsec uint64
 }
 
-// PositionOf returns the Position after e.
+// PositionOf returns the Position after e, which must carry a Cursor: the last entry of a batch (see
+// Entry.Cursor). For another entry of a batch it returns only e's timestamp, and a Reader started there
+// delivers e and the entries before it with the same timestamp again.
 func PositionOf(e *Entry) Position { return Position{Cursor: e.Cursor, RealtimeUsec: e.Realtime} }
 
 // Options configure a Reader.
@@ -110,7 +112,8 @@ func (r *Reader) Fields() []string { return append([]string(nil), r.fields...) }
 
 // Run follows the journal until ctx is cancelled, passing batches of at most BatchSize entries to fn on
 // the calling goroutine. The batch and its Entry values are reused by the next batch (the strings in
-// them may be kept). fn returns the Realtime of the newest entry in the batch that was a failure, or 0;
+// them may be kept); only the last entry of a batch carries its Cursor, resume after the batch with
+// PositionOf(&batch[len(batch)-1]). fn returns the Realtime of the newest entry in the batch that was a failure, or 0;
 // a failure newer than Hold makes the Reader hot (see the package documentation). Run returns ctx.Err()
 // when cancelled; it does not return on journal rotation, vacuuming or a journald restart.
 func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUsec uint64)) error {

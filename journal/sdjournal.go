@@ -50,34 +50,29 @@ static void gaoler_fields_free(gaoler_fields *f) {
 
 #define GAOLER_ABSENT UINT32_MAX
 
-// gaoler_read advances the journal by up to max entries and copies, for each, its cursor and the wanted
-// fields into buf; pos gets 2*(1 + f->n) numbers per entry, the offset in buf and the length of the
-// cursor and then of each field (offset GAOLER_ABSENT for a missing field), and rt the entry's realtime
-// timestamp. *pending is 1 on entry when the journal already stands on an entry that was not copied yet
-// (the buffer was full), and is set to 1 on return when that happens again. When skip is not NULL, the
-// first entry reached is tested against that cursor and left out when it is the same entry: *skipped
-// becomes 1 (left out), 0 (another entry) or stays -1 (no entry reached). Returns the number of entries
-// copied, or a negative errno when none could be.
+// gaoler_read advances the journal by up to max entries and copies the wanted fields of each into buf;
+// pos gets 2*(1 + f->n) numbers per entry, the offset in buf and the length of the cursor and then of
+// each field (offset GAOLER_ABSENT for a missing field), and rt the entry's realtime timestamp. Only the
+// last entry copied gets its cursor (sd_journal_get_cursor formats a string with asprintf, which costs
+// about as much as reading the entry's fields); the others get GAOLER_ABSENT. It stops before advancing
+// when buf could not hold one more entry, so an entry it has stepped onto is always copied. When skip is
+// not NULL, the first entry reached is tested against that cursor and left out when it is the same
+// entry: *skipped becomes 1 (left out), 0 (another entry) or stays -1 (no entry reached). Returns the
+// number of entries copied, or a negative errno when none could be (or the last one's cursor could not
+// be read: then none is delivered, and the caller re-positions after its last cursor).
 static int gaoler_read(sd_journal *j, const gaoler_fields *f, int max, char *buf, size_t cap,
-		uint32_t *pos, uint64_t *rt, size_t *used, int *pending, const char *skip, int *skipped) {
-	int n = 0, r;
+		uint32_t *pos, uint64_t *rt, size_t *used, const char *skip, int *skipped) {
+	int n = 0, r = 0;
 	size_t u = 0;
 	int slots = 1 + f->n;
+	// The most one entry can take: every field at its limit, and a cursor (about 130 bytes).
+	size_t most = (size_t)f->n * f->maxval + 1024;
 
-	while (n < max) {
-		if (*pending)
-			*pending = 0;
-		else {
-			r = sd_journal_next(j);
-			if (r < 0) {
-				if (n > 0)
-					break;
-				*used = u;
-				return r;
-			}
-			if (r == 0)
-				break;
-		}
+	*used = 0;
+	while (n < max && cap - u >= most) {
+		r = sd_journal_next(j);
+		if (r <= 0)
+			break;
 		if (skip && *skipped < 0) {
 			r = sd_journal_test_cursor(j, skip);
 			*skipped = r > 0;
@@ -85,25 +80,9 @@ static int gaoler_read(sd_journal *j, const gaoler_fields *f, int max, char *buf
 				continue;
 		}
 
-		size_t start = u;
 		uint32_t *p = pos + (size_t)n * slots * 2;
-		char *c = NULL;
-		int full = 0;
-
-		for (int k = 1; k < slots; k++)
+		for (int k = 0; k < slots; k++)
 			p[2 * k] = GAOLER_ABSENT, p[2 * k + 1] = 0;
-		if (sd_journal_get_cursor(j, &c) < 0)
-			continue; // no cursor, no position: nothing sensible to deliver
-		size_t cl = strlen(c);
-		if (u + cl > cap)
-			full = 1;
-		else {
-			memcpy(buf + u, c, cl);
-			p[0] = u;
-			p[1] = cl;
-			u += cl;
-		}
-		free(c);
 		if (sd_journal_get_realtime_usec(j, &rt[n]) < 0)
 			rt[n] = 0;
 
@@ -113,7 +92,7 @@ static int gaoler_read(sd_journal *j, const gaoler_fields *f, int max, char *buf
 		size_t dl;
 		int found = 0;
 		sd_journal_restart_data(j);
-		while (!full && found < f->n && sd_journal_enumerate_data(j, &d, &dl) > 0) {
+		while (found < f->n && sd_journal_enumerate_data(j, &d, &dl) > 0) {
 			const char *s = d;
 			for (int k = 0; k < f->n; k++) {
 				size_t nl = f->lens[k];
@@ -125,10 +104,6 @@ static int gaoler_read(sd_journal *j, const gaoler_fields *f, int max, char *buf
 				size_t vl = dl - nl - 1;
 				if (vl > f->maxval)
 					vl = f->maxval;
-				if (u + vl > cap) {
-					full = 1;
-					break;
-				}
 				memcpy(buf + u, s + nl + 1, vl);
 				q[0] = u;
 				q[1] = vl;
@@ -137,13 +112,29 @@ static int gaoler_read(sd_journal *j, const gaoler_fields *f, int max, char *buf
 				break;
 			}
 		}
-		if (full) {
-			u = start;
-			*pending = 1;
-			break;
-		}
 		n++;
 	}
+	if (n == 0) {
+		*used = u;
+		return r < 0 ? r : 0;
+	}
+
+	// The journal still stands on the last entry copied: sd_journal_next leaves the position alone
+	// when it finds nothing (r == 0) or fails. Make sure of it before taking the cursor.
+	uint64_t now;
+	if (r <= 0 && (sd_journal_get_realtime_usec(j, &now) < 0 || now != rt[n - 1]))
+		return -ESTALE;
+	char *c = NULL;
+	r = sd_journal_get_cursor(j, &c);
+	if (r < 0)
+		return r;
+	size_t cl = strlen(c);
+	uint32_t *p = pos + (size_t)(n - 1) * slots * 2;
+	memcpy(buf + u, c, cl);
+	p[0] = u;
+	p[1] = cl;
+	u += cl;
+	free(c);
 	*used = u;
 	return n;
 }
@@ -175,7 +166,6 @@ type sdJournal struct {
 	scratch []byte   // the C helper's output, copied into one string per batch
 	pos     []uint32
 	rt      []uint64
-	pending C.int
 }
 
 func errnoErr(op string, r C.int) error {
@@ -220,9 +210,9 @@ func (s *sdJournal) setFields(names []string, max int) error {
 	return nil
 }
 
-// read advances by up to len(batch) entries and fills batch; see gaoler_read. skip, when not "", is a
-// cursor to leave out if it is the first entry reached; skipped reports what happened to it (-1: no entry
-// reached yet, 0: first entry was another one, 1: left out).
+// read advances by up to len(batch) entries and fills batch; see gaoler_read. Only the last entry filled
+// gets its cursor. skip, when not "", is a cursor to leave out if it is the first entry reached; skipped
+// reports what happened to it (-1: no entry reached yet, 0: first entry was another one, 1: left out).
 func (s *sdJournal) read(batch []Entry, skip string) (n int, skipped int, err error) {
 	var cskip *C.char
 	if skip != "" {
@@ -234,9 +224,9 @@ func (s *sdJournal) read(batch []Entry, skip string) (n int, skipped int, err er
 	r := C.gaoler_read(s.j, s.fields, C.int(len(batch)),
 		(*C.char)(unsafe.Pointer(&s.scratch[0])), C.size_t(len(s.scratch)),
 		(*C.uint32_t)(unsafe.Pointer(&s.pos[0])), (*C.uint64_t)(unsafe.Pointer(&s.rt[0])),
-		&used, &s.pending, cskip, &cskipped)
+		&used, cskip, &cskipped)
 	if r < 0 {
-		return 0, int(cskipped), errnoErr("sd_journal_next", r)
+		return 0, int(cskipped), errnoErr("reading entries", r)
 	}
 	n = int(r)
 	if n == 0 {
@@ -250,7 +240,10 @@ func (s *sdJournal) read(batch []Entry, skip string) (n int, skipped int, err er
 		e := &batch[i]
 		p := s.pos[2*i*slots : 2*(i+1)*slots]
 		e.Realtime = s.rt[i]
-		e.Cursor = text[p[0] : p[0]+p[1]]
+		e.Cursor = ""
+		if p[0] != C.GAOLER_ABSENT {
+			e.Cursor = text[p[0] : p[0]+p[1]]
+		}
 		e.names = s.names
 		if cap(e.values) < len(s.names) {
 			e.values = make([]string, len(s.names))
@@ -288,7 +281,6 @@ func (s *sdJournal) addDisjunction() error {
 func (s *sdJournal) flushMatches() { C.sd_journal_flush_matches(s.j) }
 
 func (s *sdJournal) seekCursor(cursor string) error {
-	s.pending = 0
 	cs := C.CString(cursor)
 	defer C.free(unsafe.Pointer(cs))
 	if r := C.sd_journal_seek_cursor(s.j, cs); r < 0 {
@@ -298,7 +290,6 @@ func (s *sdJournal) seekCursor(cursor string) error {
 }
 
 func (s *sdJournal) seekRealtime(usec uint64) error {
-	s.pending = 0
 	if r := C.sd_journal_seek_realtime_usec(s.j, C.uint64_t(usec)); r < 0 {
 		return errnoErr("sd_journal_seek_realtime_usec", r)
 	}
@@ -306,7 +297,6 @@ func (s *sdJournal) seekRealtime(usec uint64) error {
 }
 
 func (s *sdJournal) seekHead() error {
-	s.pending = 0
 	if r := C.sd_journal_seek_head(s.j); r < 0 {
 		return errnoErr("sd_journal_seek_head", r)
 	}
