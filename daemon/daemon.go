@@ -105,6 +105,7 @@ type Daemon struct {
 	realtimeUsec uint64
 	dirty        bool
 	lastSave     time.Time
+	saveEvery    time.Duration // CheckpointInterval, or longer while a backlog is read
 	pending      []func()
 	preCrash     map[banKey]bool // bans in the kernel that the checkpoint did not know: re-derived, not new
 	restoredHits int
@@ -125,6 +126,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = time.Second
 	}
+	d0 := o.CheckpointInterval
 	d := &Daemon{
 		opts:       o,
 		log:        o.Log,
@@ -136,6 +138,7 @@ func Run(ctx context.Context, o Options) error {
 		reqs:       make(chan func()),
 		readerDone: make(chan error, 1),
 		preCrash:   map[banKey]bool{},
+		saveEvery:  d0,
 	}
 	if d.notify == nil {
 		d.notify = func(s string) { sddaemon.SdNotify(false, s) }
@@ -413,7 +416,13 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 	if len(d.preCrash) > 0 && last.Realtime >= uint64(d.start.UnixMicro()) {
 		d.preCrash = nil // caught up: from here on every ban is new
 	}
-	if time.Since(d.lastSave) >= d.opts.CheckpointInterval {
+	// A full batch means a backlog is being read: checkpoint less often then (the state of 20,000
+	// tracked addresses is ~2 MB of JSON); after a crash the entries since are simply read again.
+	d.saveEvery = d.opts.CheckpointInterval
+	if len(batch) == journal.BatchSize {
+		d.saveEvery *= 10
+	}
+	if time.Since(d.lastSave) >= d.saveEvery {
 		d.save()
 	}
 	return lastFailure
@@ -456,7 +465,7 @@ func (d *Daemon) tick(now time.Time) {
 		d.log.Event("", sdjournal.PriDebug, map[string]string{FieldCount: strconv.Itoa(n)},
 			"%d failures counted without an entry each (a backlog, or more than %d a second)", n, failureLogRate)
 	}
-	if d.dirty && now.Sub(d.lastSave) >= d.opts.CheckpointInterval {
+	if d.dirty && now.Sub(d.lastSave) >= d.saveEvery {
 		d.save()
 	}
 	if d.readerCancel == nil && !d.readerRetry.IsZero() && !now.Before(d.readerRetry) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -75,6 +76,7 @@ type Engine struct {
 
 	jails   map[string]*jail
 	history map[netip.Prefix]map[string]*record // prefix -> jail -> bans
+	histMin time.Time                           // a lower bound of every record's Last (zero: unknown)
 }
 
 // record is the ban history of a prefix in a jail.
@@ -95,8 +97,11 @@ type jail struct {
 	wide     int                   // bans (active or past) shorter than a host prefix
 	forgiven map[netip.Prefix]time.Time
 	lastAt   time.Time // newest entry seen
-	failed   uint64
-	banned   uint64
+	// bansMin and pastMin are lower bounds of the Expires of bans and past (zero: unknown), so
+	// that Expire walks them only when one of them may be over.
+	bansMin, pastMin time.Time
+	failed           uint64
+	banned           uint64
 }
 
 // NewEngine returns an engine that bans through fw, reports to ev and reads the time from now (the
@@ -308,14 +313,17 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration) (Ba
 	if b.Expires.After(r.Last) {
 		r.Last = b.Expires
 	}
+	e.histMin = earlier(e.histMin, r.Last)
 	j.banned++
 	delete(j.forgiven, p)
 	left := b.Expires.Sub(e.now())
 	if left <= 0 {
 		j.setBan(j.past, b)
+		j.pastMin = earlier(j.pastMin, b.Expires)
 		return *b, nil
 	}
 	j.setBan(j.bans, b)
+	j.bansMin = earlier(j.bansMin, b.Expires)
 	err := e.fw.Ban(j.name, p, left)
 	e.ev.Banned(*b)
 	return *b, err
@@ -483,15 +491,25 @@ func (e *Engine) Stats(jailName string) (Stats, error) {
 func (e *Engine) Expire(now time.Time) []Ban {
 	var out []Ban
 	for _, j := range e.sortedJails() {
-		for p, b := range j.bans {
-			if !now.Before(b.Expires) {
-				out = append(out, *b)
-				j.dropBan(j.bans, p)
+		if len(j.bans) > 0 && !now.Before(j.bansMin) {
+			j.bansMin = time.Time{}
+			for p, b := range j.bans {
+				if !now.Before(b.Expires) {
+					out = append(out, *b)
+					j.dropBan(j.bans, p)
+				} else {
+					j.bansMin = earlier(j.bansMin, b.Expires)
+				}
 			}
 		}
-		for p, b := range j.past {
-			if !j.lastAt.Before(b.Expires) {
-				j.dropBan(j.past, p)
+		if len(j.past) > 0 && !j.lastAt.Before(j.pastMin) {
+			j.pastMin = time.Time{}
+			for p, b := range j.past {
+				if !j.lastAt.Before(b.Expires) {
+					j.dropBan(j.past, p)
+				} else {
+					j.pastMin = earlier(j.pastMin, b.Expires)
+				}
 			}
 		}
 		horizon := j.lastAt
@@ -508,26 +526,39 @@ func (e *Engine) Expire(now time.Time) []Ban {
 			j.windows.remove(w.key)
 		}
 	}
-	sort.SliceStable(out, func(a, b int) bool {
-		if !out[a].Expires.Equal(out[b].Expires) {
-			return out[a].Expires.Before(out[b].Expires)
+	slices.SortFunc(out, func(a, b Ban) int {
+		if c := a.Expires.Compare(b.Expires); c != 0 {
+			return c
 		}
-		return lessBan(out[a], out[b])
+		return cmpBan(&a, &b)
 	})
 	for _, b := range out {
 		e.ev.Unbanned(b, "expired")
 	}
-	for p, recs := range e.history {
-		for name, r := range recs {
-			if now.Sub(r.Last) > HistoryRetention {
-				delete(recs, name)
+	if len(e.history) > 0 && now.Sub(e.histMin) > HistoryRetention {
+		e.histMin = time.Time{}
+		for p, recs := range e.history {
+			for name, r := range recs {
+				if now.Sub(r.Last) > HistoryRetention {
+					delete(recs, name)
+				} else {
+					e.histMin = earlier(e.histMin, r.Last)
+				}
 			}
-		}
-		if len(recs) == 0 {
-			delete(e.history, p)
+			if len(recs) == 0 {
+				delete(e.history, p)
+			}
 		}
 	}
 	return out
+}
+
+// earlier returns the earlier of a and b, where a zero a means none yet.
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func (e *Engine) sortedJails() []*jail {
@@ -544,13 +575,21 @@ func sortedBans(m map[netip.Prefix]*Ban) []Ban {
 	for _, b := range m {
 		out = append(out, *b)
 	}
-	sort.Slice(out, func(a, b int) bool { return lessBan(out[a], out[b]) })
+	slices.SortFunc(out, func(a, b Ban) int { return cmpBan(&a, &b) })
 	return out
 }
 
-func lessBan(a, b Ban) bool {
-	if a.Jail != b.Jail {
-		return a.Jail < b.Jail
+// cmpBan orders bans by jail, then address, then prefix length.
+func cmpBan(a, b *Ban) int {
+	if c := strings.Compare(a.Jail, b.Jail); c != 0 {
+		return c
 	}
-	return a.Prefix.Addr().Less(b.Prefix.Addr()) || a.Prefix.Addr() == b.Prefix.Addr() && a.Prefix.Bits() < b.Prefix.Bits()
+	return cmpPrefix(a.Prefix, b.Prefix)
+}
+
+func cmpPrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
 }

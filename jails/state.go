@@ -3,7 +3,8 @@ package jails
 import (
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -69,32 +70,40 @@ func (e *Engine) Snapshot() State {
 		if len(js.Past) == 0 {
 			js.Past = nil
 		}
+		// One allocation for every window's times: a checkpoint of 20,000 tracked addresses is
+		// taken once a second under attack.
+		total := 0
+		j.windows.each(func(w *window) { total += len(w.times) })
+		times := make([]int64, 0, total)
+		if n := j.windows.len(); n > 0 {
+			js.Windows = make([]WindowState, 0, n)
+		}
 		j.windows.each(func(w *window) {
-			js.Windows = append(js.Windows, WindowState{Prefix: w.key, Times: append([]int64(nil), w.times...)})
+			start := len(times)
+			times = append(times, w.times...)
+			js.Windows = append(js.Windows, WindowState{Prefix: w.key, Times: times[start:len(times):len(times)]})
 		})
 		for p, at := range j.forgiven {
 			js.Forgiven = append(js.Forgiven, ForgivenState{Prefix: p, At: at})
 		}
-		sort.Slice(js.Forgiven, func(a, b int) bool { return prefixLess(js.Forgiven[a].Prefix, js.Forgiven[b].Prefix) })
+		slices.SortFunc(js.Forgiven, func(a, b ForgivenState) int { return cmpPrefix(a.Prefix, b.Prefix) })
 		s.Jails = append(s.Jails, js)
+	}
+	if len(e.history) > 0 {
+		s.History = make([]HistoryRec, 0, len(e.history))
 	}
 	for p, recs := range e.history {
 		for name, r := range recs {
 			s.History = append(s.History, HistoryRec{Jail: name, Prefix: p, Count: r.Count, Last: r.Last})
 		}
 	}
-	sort.Slice(s.History, func(a, b int) bool {
-		x, y := s.History[a], s.History[b]
-		if x.Prefix != y.Prefix {
-			return prefixLess(x.Prefix, y.Prefix)
+	slices.SortFunc(s.History, func(x, y HistoryRec) int {
+		if c := cmpPrefix(x.Prefix, y.Prefix); c != 0 {
+			return c
 		}
-		return x.Jail < y.Jail
+		return strings.Compare(x.Jail, y.Jail)
 	})
 	return s
-}
-
-func prefixLess(a, b netip.Prefix) bool {
-	return a.Addr().Less(b.Addr()) || a.Addr() == b.Addr() && a.Bits() < b.Bits()
 }
 
 // Restore replaces the engine's windows, bans, forgiveness, totals and history with s. Call it after
@@ -107,6 +116,7 @@ func (e *Engine) Restore(s State) error {
 		return fmt.Errorf("jails: state version %d, want %d", s.Version, StateVersion)
 	}
 	e.history = make(map[netip.Prefix]map[string]*record)
+	e.histMin = time.Time{}
 	for _, h := range s.History {
 		if !h.Prefix.IsValid() {
 			return fmt.Errorf("jails: state: history: invalid prefix")
@@ -117,6 +127,7 @@ func (e *Engine) Restore(s State) error {
 			e.history[h.Prefix] = recs
 		}
 		recs[h.Jail] = &record{Count: h.Count, Last: h.Last}
+		e.histMin = earlier(e.histMin, h.Last)
 	}
 	now := e.now()
 	var errs []error
@@ -129,6 +140,7 @@ func (e *Engine) Restore(s State) error {
 		j.bans = make(map[netip.Prefix]*Ban)
 		j.past = make(map[netip.Prefix]*Ban)
 		j.wide = 0
+		j.bansMin, j.pastMin = time.Time{}, time.Time{}
 		j.forgiven = make(map[netip.Prefix]time.Time)
 		j.lastAt, j.failed, j.banned = js.LastEntry, js.TotalFailed, js.TotalBanned
 		for i := len(js.Windows) - 1; i >= 0; i-- {
@@ -148,6 +160,7 @@ func (e *Engine) Restore(s State) error {
 			b := b
 			b.Jail = j.name
 			j.setBan(j.past, &b)
+			j.pastMin = earlier(j.pastMin, b.Expires)
 		}
 		for _, b := range js.Bans {
 			b := b
@@ -156,6 +169,7 @@ func (e *Engine) Restore(s State) error {
 				continue
 			}
 			j.setBan(j.bans, &b)
+			j.bansMin = earlier(j.bansMin, b.Expires)
 			if left := b.Expires.Sub(now); left > 0 {
 				if err := e.fw.Ban(j.name, b.Prefix, left); err != nil {
 					errs = append(errs, err)
