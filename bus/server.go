@@ -17,7 +17,7 @@ const (
 	// emits at most one PropertiesChanged per interval however many failures arrive.
 	DefaultCoalesce = 250 * time.Millisecond
 	// maxBackoff bounds the wait between attempts to reach the bus.
-	maxBackoff = 5 * time.Second
+	maxBackoff = 15 * time.Second
 	minBackoff = 100 * time.Millisecond
 )
 

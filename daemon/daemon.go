@@ -113,7 +113,6 @@ type Daemon struct {
 	failureLog   failureLog
 	lastStatus   string
 	watchdog     time.Duration // WATCHDOG_USEC/2: how often to ping
-	tickPeriod   time.Duration
 	lastPing     time.Time
 }
 
@@ -355,12 +354,10 @@ func (d *Daemon) stopReader() {
 
 // loop is the main loop: the only goroutine that touches the engine.
 func (d *Daemon) loop(ctx context.Context) error {
-	d.tickPeriod = time.Second
-	if d.watchdog > 0 && d.watchdog < d.tickPeriod {
-		d.tickPeriod = d.watchdog
-	}
-	tick := time.NewTicker(d.tickPeriod)
-	defer tick.Stop()
+	// No fixed ticker: the loop sleeps until the next thing that is due (a ban's end, a checkpoint,
+	// a watchdog ping), so an idle daemon wakes rarely.
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -375,10 +372,60 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.readerCancel = nil
 			d.log.Errorf("journal reader stopped: %v; reopening at the last processed entry", err)
 			d.readerRetry = time.Now().Add(time.Second)
-		case now := <-tick.C:
+		case now := <-timer.C:
 			d.tick(now)
 		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		now := time.Now()
+		timer.Reset(d.nextTick(now).Sub(now))
 	}
+}
+
+// maxSleep is the longest the main loop sleeps: STATUS= ("failures in the last hour") and the
+// engine's housekeeping (old windows, history) are refreshed at least this often.
+const maxSleep = time.Minute
+
+// nextTick returns when tick should run next: the earliest of a due checkpoint, the end of the next
+// running ban, the next watchdog ping, a reader to reopen and, while the reader is hot or failures
+// wait to be summed up, a second from now (STATUS= shows the hot countdown).
+func (d *Daemon) nextTick(now time.Time) time.Time {
+	next := now.Add(maxSleep)
+	consider := func(t time.Time) {
+		if t.Before(next) {
+			next = t
+		}
+	}
+	if d.dirty {
+		consider(d.lastSave.Add(d.saveEvery))
+	}
+	if t, ok := d.engine.NextExpiry(); ok {
+		consider(t)
+	}
+	if d.watchdog > 0 {
+		consider(d.lastPing.Add(d.watchdog))
+	}
+	if d.readerCancel == nil && !d.readerRetry.IsZero() {
+		consider(d.readerRetry)
+	}
+	if d.failureLog.suppressed > 0 {
+		consider(now.Add(time.Second))
+	}
+	if d.reader != nil {
+		if hot, _ := d.reader.Mode(); hot {
+			consider(now.Add(time.Second))
+		}
+	}
+	// Never spin: something due but not doable (a hung reader withholding the watchdog ping) is
+	// looked at again shortly.
+	if floor := now.Add(50 * time.Millisecond); next.Before(floor) {
+		next = floor
+	}
+	return next
 }
 
 // handleBatch routes each entry to the jails whose matches it satisfies, sends the resulting bans
@@ -454,8 +501,8 @@ func (d *Daemon) save() {
 	d.lastSave = time.Now()
 }
 
-// tick runs once a second (or at the watchdog's pace): it retires expired bans, writes a due
-// checkpoint, reopens a failed reader, pings the watchdog and refreshes STATUS=.
+// tick runs when nextTick said something is due: it retires expired bans, writes a due checkpoint,
+// reopens a failed reader, pings the watchdog and refreshes STATUS=.
 func (d *Daemon) tick(now time.Time) {
 	if len(d.engine.Expire(now)) > 0 {
 		d.dirty = true
@@ -476,9 +523,8 @@ func (d *Daemon) tick(now time.Time) {
 			d.readerRetry = time.Time{}
 		}
 	}
-	// Ping at WATCHDOG_USEC/2, give or take half a tick, so a tick that comes a little early does not
-	// push the ping a whole tick late.
-	if d.watchdog > 0 && now.Sub(d.lastPing) >= d.watchdog-d.tickPeriod/2 && d.readerHealthy(now) {
+	// Ping at WATCHDOG_USEC/2 (nextTick wakes the loop then; a wake-up a hair early still pings).
+	if d.watchdog > 0 && now.Sub(d.lastPing) >= d.watchdog-10*time.Millisecond && d.readerHealthy(now) {
 		d.notify(sddaemon.SdNotifyWatchdog)
 		d.lastPing = now
 	}

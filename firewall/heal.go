@@ -10,8 +10,9 @@ import (
 	"github.com/google/nftables/userdata"
 )
 
-// Heal watches the table until ctx is done or the backend is closed. Every heal interval (2s by
-// default) it checks, with a few netlink dumps, that the table, its base chains, the jails' sets and
+// Heal watches the table until ctx is done or the backend is closed. Every heal interval (5s by
+// default) it asks the kernel for the ruleset's generation and, when it moved since the last check,
+// checks with a few netlink dumps that the table, its base chains, the jails' sets and
 // their rules are as Setup made them; when something is missing or changed (`nft flush ruleset`, a
 // firewall reload, `nft delete set`), it rebuilds the table in one transaction with every ban of the
 // mirror and its remaining time, and calls restored with the number of bans put back. restored runs
@@ -54,14 +55,22 @@ func (n *NFTables) heal() (count int, rebuilt, stop bool, err error) {
 	if len(n.jails) == 0 {
 		return count, rebuilt, false, nil // not set up, or deleted on purpose
 	}
+	// Asked before the walk: a change during the walk moves the generation again, and the next
+	// check walks once more.
+	gen, genErr := n.gen.generation()
+	if genErr == nil && n.checked && gen == n.checkedGen {
+		return count, rebuilt, false, nil // nothing in the ruleset changed since the table was intact
+	}
 	broken, err := n.damaged()
 	if err != nil {
 		_ = n.redial()
 		return count, rebuilt, false, fmt.Errorf("nftables: checking table %s: %w", n.table.Name, err)
 	}
 	if !broken {
+		n.checkedGen, n.checked = gen, genErr == nil
 		return count, rebuilt, false, nil
 	}
+	n.checked = false
 	c, err := n.rebuild()
 	if err != nil {
 		return count, rebuilt, false, err

@@ -51,6 +51,11 @@ type NFTables struct {
 	rebuilt    bool
 	kick       chan struct{}
 	closed     bool
+	// gen asks for the ruleset's generation; checkedGen is the one Heal last found the table intact
+	// at (valid when checked is true).
+	gen        genConn
+	checkedGen uint32
+	checked    bool
 	// observe, set by tests, sees every element message queued: set name, deletion, element count.
 	observe func(set string, del bool, elems int)
 }
@@ -71,7 +76,7 @@ type options struct {
 // caller's (google/nftables' WithNetNSFd); tests use it with a namespace of their own.
 func WithNetNSFd(fd int) Option { return func(o *options) { o.netns = fd } }
 
-// WithHealInterval sets how often Heal checks the table (default 2s).
+// WithHealInterval sets how often Heal checks the table (default 5s).
 func WithHealInterval(d time.Duration) Option { return func(o *options) { o.every = d } }
 
 // WithClock replaces time.Now, to which ban timeouts and kernel expiries are relative.
@@ -86,7 +91,7 @@ func NewNFTables(table string, opts ...Option) (*NFTables, error) {
 	if !jailName.MatchString(table) {
 		return nil, fmt.Errorf("nftables: invalid table name %q", table)
 	}
-	o := options{every: 2 * time.Second, now: time.Now, warn: func(error) {}, perCall: maxElementsPerCall}
+	o := options{every: 5 * time.Second, now: time.Now, warn: func(error) {}, perCall: maxElementsPerCall}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -95,6 +100,7 @@ func NewNFTables(table string, opts ...Option) (*NFTables, error) {
 		opts:    o,
 		mirrors: make(map[string]*mirror),
 		kick:    make(chan struct{}, 1),
+		gen:     genConn{netns: o.netns},
 	}
 	if err := n.dial(); err != nil {
 		return nil, err
@@ -491,6 +497,7 @@ func (n *NFTables) Close() error {
 		return nil
 	}
 	n.closed = true
+	n.gen.close()
 	return n.conn.CloseLasting()
 }
 

@@ -553,6 +553,17 @@ func (e *Engine) Expire(now time.Time) []Ban {
 	return out
 }
 
+// NextExpiry returns a time at or before which the next running ban ends, so that a caller can sleep
+// until then instead of calling Expire on a timer; ok is false when no ban is running.
+func (e *Engine) NextExpiry() (t time.Time, ok bool) {
+	for _, j := range e.jails {
+		if len(j.bans) > 0 {
+			t, ok = earlier(t, j.bansMin), true
+		}
+	}
+	return t, ok
+}
+
 // earlier returns the earlier of a and b, where a zero a means none yet.
 func earlier(a, b time.Time) time.Time {
 	if a.IsZero() || b.Before(a) {

@@ -481,3 +481,25 @@ func TestRemoveJail(t *testing.T) {
 		t.Errorf("Stats: %v", err)
 	}
 }
+
+func TestNextExpiry(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	e := NewEngine(newFakeFirewall(clock), nopEvents{}, clock.now, WithSelfAddrs(func() ([]netip.Prefix, error) { return nil, nil }))
+	f, _ := SSHD("normal")
+	e.SetJail("sshd", f, Settings{BanTime: time.Hour, FindTime: time.Hour, MaxRetry: 1})
+	if _, ok := e.NextExpiry(); ok {
+		t.Fatalf("NextExpiry with no bans: ok")
+	}
+	e.Ban("sshd", "192.0.2.1", 10*time.Minute)
+	e.Ban("sshd", "192.0.2.2", 5*time.Minute)
+	start := clock.t
+	next, ok := e.NextExpiry()
+	if !ok || next.After(start.Add(5*time.Minute)) {
+		t.Fatalf("NextExpiry = %v %v, want at or before %v", next, ok, start.Add(5*time.Minute))
+	}
+	clock.t = start.Add(6 * time.Minute)
+	e.Expire(clock.t)
+	if next, ok := e.NextExpiry(); !ok || !next.Equal(start.Add(10*time.Minute)) {
+		t.Fatalf("NextExpiry after the first expired = %v %v, want %v", next, ok, start.Add(10*time.Minute))
+	}
+}
