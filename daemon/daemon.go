@@ -470,6 +470,10 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 		d.saveEvery *= 10
 	}
 	if time.Since(d.lastSave) >= d.saveEvery {
+		// Retire what is over first: bans a backlog decided that ended long ago need not be saved.
+		if len(d.engine.Expire(time.Now())) > 0 {
+			d.commit()
+		}
 		d.save()
 	}
 	return lastFailure

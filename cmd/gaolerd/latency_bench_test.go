@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -219,18 +220,25 @@ func startBareReader(b *testing.B) *seenLog {
 	return l
 }
 
-// cpuTime returns the user+system CPU time pid has used.
+// cpuTime returns the CPU time pid's threads have used, to the nanosecond: the sum of the first
+// field of /proc/PID/task/*/schedstat (the clock ticks of /proc/PID/stat are 10 ms coarse).
 func cpuTime(b testing.TB, pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("no schedstat for pid %d: %v", pid, err)
 	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const hz = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / hz
+	var total int64
+	for _, p := range tasks {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue // a thread that just ended
+		}
+		if f := strings.Fields(string(data)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			total += ns
+		}
+	}
+	return time.Duration(total)
 }
 
 // rssAnon returns the anonymous resident memory of pid in KiB.
