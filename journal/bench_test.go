@@ -5,14 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/sdjournal"
 	"github.com/gaoler/gaoler/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
 const benchEntries = testenv.BenchJournalEntries
 
-var benchMatch = []string{"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "+", "_UID=0", "_SYSTEMD_UNIT=ssh.service"}
+var benchMatch = testenv.BenchMatch
 
 func benchJournal(b *testing.B) string { return testenv.BenchJournal(b) }
 
@@ -24,35 +23,7 @@ func BenchmarkBareLoop(b *testing.B) {
 	cpu0 := cpuTime()
 	var n int
 	for i := 0; i < b.N; i++ {
-		j, err := sdjournal.NewJournalFromDir(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, t := range benchMatch {
-			if t == "+" {
-				err = j.AddDisjunction()
-			} else {
-				err = j.AddMatch(t)
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		n = 0
-		for {
-			r, err := j.Next()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if r == 0 {
-				break
-			}
-			if _, err := j.GetDataValue("MESSAGE"); err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		j.Close()
+		n, _ = testenv.BareLoop(b, dir, benchMatch)
 	}
 	b.StopTimer()
 	if n != benchEntries/10 {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/sdjournal"
 	"golang.org/x/sys/unix"
 
 	"github.com/gaoler/gaoler/internal/testenv"
@@ -63,43 +62,12 @@ enabled = true
 func bareLoopCPU(b *testing.B, dir string, want int) (time.Duration, uint64) {
 	var ru0, ru1 unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru0)
-	j, err := sdjournal.NewJournalFromDir(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer j.Close()
-	for _, m := range []string{"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "+", "_UID=0", "_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service"} {
-		if m == "+" {
-			err = j.AddDisjunction()
-		} else {
-			err = j.AddMatch(m)
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	n := 0
-	var last uint64
-	for {
-		r, err := j.Next()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if r == 0 {
-			break
-		}
-		if _, err := j.GetDataValue("MESSAGE"); err != nil {
-			b.Fatal(err)
-		}
-		n++
-	}
-	j.Previous()
-	last, _ = j.GetRealtimeUsec()
+	n, last := testenv.BareLoop(b, dir, testenv.BenchMatch)
 	unix.Getrusage(unix.RUSAGE_SELF, &ru1)
 	if n != want {
 		b.Fatalf("bare loop read %d entries, want %d", n, want)
 	}
-	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 	return cpu, last
 }
 

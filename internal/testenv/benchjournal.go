@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"fmt"
+	"github.com/coreos/go-systemd/v22/sdjournal"
 	"io"
 	"os"
 	"path/filepath"
@@ -60,4 +61,48 @@ func BenchJournal(b testing.TB) string {
 		b.Fatal(err)
 	}
 	return benchDir
+}
+
+// BenchMatch is the sshd filter's default journal match (jails.SSHD's DefaultMatch), which the
+// benchmarks' readers and gaolerd use alike.
+var BenchMatch = []string{"_UID=0", "_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service", "+",
+	"_UID=0", "_COMM=sshd", "_COMM=sshd-session"}
+
+// BareLoop is the benchmarks' reference reader: go-systemd's sdjournal over the journal files in dir
+// with match, sd_journal_next and MESSAGE for every entry, as any Go program would read them. It
+// returns how many entries it read and the timestamp of the last one.
+func BareLoop(tb testing.TB, dir string, match []string) (n int, lastUsec uint64) {
+	j, err := sdjournal.NewJournalFromDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer j.Close()
+	for _, t := range match {
+		if t == "+" {
+			err = j.AddDisjunction()
+		} else {
+			err = j.AddMatch(t)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for {
+		r, err := j.Next()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if r == 0 {
+			break
+		}
+		if _, err := j.GetDataValue("MESSAGE"); err != nil {
+			tb.Fatal(err)
+		}
+		n++
+	}
+	if n > 0 {
+		j.Previous()
+		lastUsec, _ = j.GetRealtimeUsec()
+	}
+	return n, lastUsec
 }
