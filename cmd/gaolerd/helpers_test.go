@@ -65,12 +65,16 @@ type daemonProc struct {
 	done chan error
 }
 
-// startDaemon starts gaolerd with cfg inside the namespace ns; env adds environment variables. The
-// process is killed at the end of the test if it is still running.
+// startDaemon starts gaolerd with cfg inside the namespace ns (or, with ns "", as it is: for
+// firewall = "none"); env adds environment variables. The process is killed at the end of the test if
+// it is still running.
 func startDaemon(t testing.TB, ns, cfg string, env ...string) *daemonProc {
 	t.Helper()
 	bin := filepath.Join(binaries(t), "gaolerd")
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "--config", cfg)
+	if ns == "" { // firewall = "none": no namespace needed
+		cmd = exec.Command(bin, "--config", cfg)
+	}
 	cmd.Env = append(os.Environ(), env...)
 	p := &daemonProc{cmd: cmd, log: &strings.Builder{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = &lockedWriter{b: p.log}, &lockedWriter{b: p.log}
