@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 	"time"
@@ -263,4 +264,39 @@ func kernelTimeout(expires, now time.Time) time.Duration {
 		return max(left, time.Millisecond)
 	}
 	return ((left + time.Second - 1) / time.Second) * time.Second
+}
+
+// banIn records a ban of p for timeout in the mirror of jail, for either backend (named in errors):
+// the checks and the overlap rules are the mirror's, the kernel side is the caller's.
+func banIn(mirrors map[string]*mirror, backend, jail string, p netip.Prefix, timeout time.Duration, now time.Time) (*mirror, error) {
+	q, ok := normalize(p)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: %v", backend, ErrInvalidPrefix, p)
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("%s: ban of %v in jail %q: timeout %v is not positive", backend, p, jail, timeout)
+	}
+	m, ok := mirrors[jail]
+	if !ok {
+		return nil, fmt.Errorf("%s: jail %q: %w", backend, jail, ErrNoSuchJail)
+	}
+	m.ban(q, now.Add(timeout), now)
+	return m, nil
+}
+
+// unbanIn records the removal of p from the mirror of jail; ErrNotBanned if p has no live element
+// there. The mirror is returned also then, for a backend that settles it at once.
+func unbanIn(mirrors map[string]*mirror, backend, jail string, p netip.Prefix, now time.Time) (*mirror, error) {
+	q, ok := normalize(p)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: %v", backend, ErrInvalidPrefix, p)
+	}
+	m, ok := mirrors[jail]
+	if !ok {
+		return nil, fmt.Errorf("%s: jail %q: %w", backend, jail, ErrNoSuchJail)
+	}
+	if !m.unban(q, now) {
+		return m, fmt.Errorf("%s: %v in jail %q: %w", backend, p, jail, ErrNotBanned)
+	}
+	return m, nil
 }

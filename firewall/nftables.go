@@ -342,41 +342,19 @@ func (b *batch) send() error {
 // replaces its timeout; a ban inside a banned prefix is already in force and changes nothing; a prefix
 // absorbs the bans inside it. An IPv4-mapped IPv6 prefix is banned as IPv4.
 func (n *NFTables) Ban(jail string, p netip.Prefix, timeout time.Duration) error {
-	q, ok := normalize(p)
-	if !ok {
-		return fmt.Errorf("nftables: %w: %v", ErrInvalidPrefix, p)
-	}
-	if timeout <= 0 {
-		return fmt.Errorf("nftables: ban of %v in jail %q: timeout %v is not positive", p, jail, timeout)
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	m, ok := n.mirrors[jail]
-	if !ok {
-		return fmt.Errorf("nftables: jail %q: %w", jail, ErrNoSuchJail)
-	}
-	now := n.opts.now()
-	m.ban(q, now.Add(timeout), now)
-	return nil
+	_, err := banIn(n.mirrors, "nftables", jail, p, timeout, n.opts.now())
+	return err
 }
 
 // Unban queues the removal of p from jail's set. It returns ErrNotBanned if p has no element there
 // (an address inside a banned prefix has none of its own) or if its element has expired.
 func (n *NFTables) Unban(jail string, p netip.Prefix) error {
-	q, ok := normalize(p)
-	if !ok {
-		return fmt.Errorf("nftables: %w: %v", ErrInvalidPrefix, p)
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	m, ok := n.mirrors[jail]
-	if !ok {
-		return fmt.Errorf("nftables: jail %q: %w", jail, ErrNoSuchJail)
-	}
-	if !m.unban(q, n.opts.now()) {
-		return fmt.Errorf("nftables: %v in jail %q: %w", p, jail, ErrNotBanned)
-	}
-	return nil
+	_, err := unbanIn(n.mirrors, "nftables", jail, p, n.opts.now())
+	return err
 }
 
 // Flush sends the queued changes in one netlink transaction: deletions first, then additions, at most

@@ -43,43 +43,24 @@ func (b *None) Setup(jails []JailRules) error {
 
 // Ban records a ban of p in jail.
 func (b *None) Ban(jail string, p netip.Prefix, timeout time.Duration) error {
-	q, ok := normalize(p)
-	if !ok {
-		return fmt.Errorf("none: %w: %v", ErrInvalidPrefix, p)
-	}
-	if timeout <= 0 {
-		return fmt.Errorf("none: ban of %v in jail %q: timeout %v is not positive", p, jail, timeout)
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m, ok := b.mirrors[jail]
-	if !ok {
-		return fmt.Errorf("none: jail %q: %w", jail, ErrNoSuchJail)
+	m, err := banIn(b.mirrors, "none", jail, p, timeout, b.now())
+	if m != nil {
+		m.committed()
 	}
-	now := b.now()
-	m.ban(q, now.Add(timeout), now)
-	m.committed()
-	return nil
+	return err
 }
 
 // Unban forgets a ban of p in jail, or returns ErrNotBanned.
 func (b *None) Unban(jail string, p netip.Prefix) error {
-	q, ok := normalize(p)
-	if !ok {
-		return fmt.Errorf("none: %w: %v", ErrInvalidPrefix, p)
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m, ok := b.mirrors[jail]
-	if !ok {
-		return fmt.Errorf("none: jail %q: %w", jail, ErrNoSuchJail)
+	m, err := unbanIn(b.mirrors, "none", jail, p, b.now())
+	if m != nil {
+		m.committed()
 	}
-	ok = m.unban(q, b.now())
-	m.committed()
-	if !ok {
-		return fmt.Errorf("none: %v in jail %q: %w", p, jail, ErrNotBanned)
-	}
-	return nil
+	return err
 }
 
 // Flush does nothing: there is no kernel to send to.
