@@ -175,9 +175,12 @@ func (d *Daemon) setUp() error {
 		}
 		d.fw = fw
 	}
-	// What the kernel holds from before this start: bans a crash left behind that the checkpoint
-	// had not recorded yet. Re-reading the entries past the checkpoint re-derives them; those are
-	// restorations, not new bans.
+	if err := d.fw.Setup(firewallRules(cfg)); err != nil {
+		return fmt.Errorf("firewall: %w", err)
+	}
+	// What the kernel holds from before this start (Setup adopted it): among it, bans a crash left
+	// behind that the checkpoint had not recorded yet. Re-reading the entries past the checkpoint
+	// re-derives them; those are restorations, not new bans.
 	kernel := map[banKey]bool{}
 	for _, j := range cfg.Jails {
 		if els, err := d.fw.Elements(j.Name); err == nil {
@@ -185,9 +188,6 @@ func (d *Daemon) setUp() error {
 				kernel[banKey{j.Name, el.Prefix.String()}] = true
 			}
 		}
-	}
-	if err := d.fw.Setup(firewallRules(cfg)); err != nil {
-		return fmt.Errorf("firewall: %w", err)
 	}
 	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now)
 	d.configureJails(cfg)

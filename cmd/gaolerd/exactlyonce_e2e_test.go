@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os/exec"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gaoler/gaoler/daemon"
 	"github.com/gaoler/gaoler/internal/testenv"
 )
 
@@ -53,6 +56,7 @@ bantime = "1h"
 enabled = true
 `, maxretry))
 
+	start := time.Now().Add(-time.Second)
 	sender := testenv.StartSender(t, testenv.JournalSocket, "sshd")
 	sent := make(chan error, 1)
 	go func() {
@@ -114,6 +118,25 @@ enabled = true
 	for a := range want {
 		t.Errorf("%s not banned, but it failed %d times (a failure missed)", a, maxretry)
 	}
+	// A ban re-derived after a crash from entries the checkpoint had not covered is a restoration:
+	// no second ban entry for any address.
+	out, err := exec.Command("journalctl", "-q", "--no-pager", "-o", "cat", "--output-fields=GAOLER_ADDRESS",
+		"MESSAGE_ID="+daemon.MsgBan, "SYSLOG_IDENTIFIER=gaolerd", "--since", start.Format("2006-01-02 15:04:05")).Output()
+	if err != nil {
+		t.Fatalf("journalctl: %v", err)
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if a, err := netip.ParseAddr(strings.TrimSpace(line)); err == nil && net.Contains(a) {
+			seen[a.String()]++
+		}
+	}
+	for a, c := range seen {
+		if c > 1 {
+			t.Errorf("%s has %d ban entries: a restored ban was announced again", a, c)
+		}
+	}
+	t.Logf("%d of %d bans announced once each (a crash between the kernel and the announcement loses one)", len(seen), n)
 	if t.Failed() {
 		t.Logf("final gaolerd:\n%s", final.output())
 	}
