@@ -141,6 +141,14 @@ out=$(ip netns exec "$ATK" timeout 5 ssh -b "$NB4" -o LogLevel=ERROR -o BatchMod
   -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "root@$SRV4" true 2>&1 || true)
 echo "  $out"
 
+others=$(bin/gaoler banned --json 2>/dev/null | grep -c '"address"' || true)
+if [ "${others:-0}" -gt 2 ]; then
+  echo
+  echo "(More than the attacker's two addresses are banned below: gaolerd's first start read back the"
+  echo " last findtime, 10 minutes, of this host's journal, which holds other sshd failures, e.g. the"
+  echo " test suite's. On a fresh machine only the attacker is listed.)"
+fi
+
 bold "gaoler status sshd"
 bin/gaoler status sshd
 
