@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/gaoler/gaoler/jails"
@@ -62,10 +63,7 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 // checkpoint, and the directory is fsynced so the rename itself survives a power cut.
 func (c *Checkpoint) Save(dir string) error {
 	c.Version = checkpointVersion
-	data, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
+	data := c.appendJSON(make([]byte, 0, 64<<10))
 	tmp, err := os.CreateTemp(dir, checkpointFile+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
@@ -96,4 +94,20 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// appendJSON encodes c as encoding/json would (LoadCheckpoint decodes it with encoding/json), through
+// jails.State's reflection-free encoder.
+func (c *Checkpoint) appendJSON(b []byte) []byte {
+	b = append(b, `{"version":`...)
+	b = strconv.AppendInt(b, int64(c.Version), 10)
+	b = append(b, `,"cursor":`...)
+	b = jails.AppendJSONString(b, c.Cursor)
+	b = append(b, `,"realtime_usec":`...)
+	b = strconv.AppendUint(b, c.RealtimeUsec, 10)
+	b = append(b, `,"saved_at":`...)
+	b = jails.AppendJSONTime(b, c.SavedAt)
+	b = append(b, `,"engine":`...)
+	b = c.Engine.AppendJSON(b)
+	return append(b, '}')
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -104,5 +105,18 @@ func TestFailureLog(t *testing.T) {
 	}
 	if !l.allow(now.Add(time.Second), now.Add(time.Second)) {
 		t.Errorf("no failure logged a second later")
+	}
+}
+
+func TestCheckpointJSONIsEncodingJSON(t *testing.T) {
+	cp := Checkpoint{Version: checkpointVersion, Cursor: "s=6c0f;i=1a2b;b=0f;m=12;t=5f;x=99", RealtimeUsec: 1795600000123456,
+		SavedAt: time.Unix(1795600000, 123).UTC(), Engine: jails.State{Version: jails.StateVersion,
+			Jails: []jails.JailState{{Name: "sshd", TotalFailed: 3}}}}
+	want, err := json.Marshal(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cp.appendJSON(nil); string(got) != string(want) {
+		t.Errorf("appendJSON:\n got %s\nwant %s", got, want)
 	}
 }

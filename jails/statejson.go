@@ -1,0 +1,164 @@
+package jails
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// AppendJSON appends s as encoding/json encodes it, byte for byte, but without reflection: the daemon
+// checkpoints the state once a second under attack, and with tens of thousands of tracked addresses
+// encoding/json's reflection and its per-value MarshalJSON calls were most of that cost. State still
+// decodes with encoding/json.
+func (s *State) AppendJSON(b []byte) []byte {
+	b = append(b, `{"version":`...)
+	b = strconv.AppendInt(b, int64(s.Version), 10)
+	b = append(b, `,"jails":`...)
+	if s.Jails == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range s.Jails {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = s.Jails[i].appendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	if len(s.History) > 0 {
+		b = append(b, `,"history":[`...)
+		for i, h := range s.History {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"jail":`...)
+			b = AppendJSONString(b, h.Jail)
+			b = append(b, `,"prefix":`...)
+			b = appendPrefix(b, h.Prefix)
+			b = append(b, `,"count":`...)
+			b = strconv.AppendInt(b, int64(h.Count), 10)
+			b = append(b, `,"last":`...)
+			b = AppendJSONTime(b, h.Last)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func (js *JailState) appendJSON(b []byte) []byte {
+	b = append(b, `{"name":`...)
+	b = AppendJSONString(b, js.Name)
+	if len(js.Windows) > 0 {
+		b = append(b, `,"windows":[`...)
+		for i, w := range js.Windows {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"prefix":`...)
+			b = appendPrefix(b, w.Prefix)
+			b = append(b, `,"times":`...)
+			if w.Times == nil {
+				b = append(b, "null"...)
+			} else {
+				b = append(b, '[')
+				for k, t := range w.Times {
+					if k > 0 {
+						b = append(b, ',')
+					}
+					b = strconv.AppendInt(b, t, 10)
+				}
+				b = append(b, ']')
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if len(js.Bans) > 0 {
+		b = append(b, `,"bans":`...)
+		b = appendBans(b, js.Bans)
+	}
+	if len(js.Past) > 0 {
+		b = append(b, `,"past":`...)
+		b = appendBans(b, js.Past)
+	}
+	if len(js.Forgiven) > 0 {
+		b = append(b, `,"forgiven":[`...)
+		for i, f := range js.Forgiven {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"prefix":`...)
+			b = appendPrefix(b, f.Prefix)
+			b = append(b, `,"at":`...)
+			b = AppendJSONTime(b, f.At)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"last_entry":`...)
+	b = AppendJSONTime(b, js.LastEntry)
+	b = append(b, `,"total_failed":`...)
+	b = strconv.AppendUint(b, js.TotalFailed, 10)
+	b = append(b, `,"total_banned":`...)
+	b = strconv.AppendUint(b, js.TotalBanned, 10)
+	return append(b, '}')
+}
+
+func appendBans(b []byte, bans []Ban) []byte {
+	b = append(b, '[')
+	for i, ban := range bans {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"Jail":`...)
+		b = AppendJSONString(b, ban.Jail)
+		b = append(b, `,"Prefix":`...)
+		b = appendPrefix(b, ban.Prefix)
+		b = append(b, `,"BannedAt":`...)
+		b = AppendJSONTime(b, ban.BannedAt)
+		b = append(b, `,"Expires":`...)
+		b = AppendJSONTime(b, ban.Expires)
+		b = append(b, `,"Count":`...)
+		b = strconv.AppendInt(b, int64(ban.Count), 10)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendPrefix(b []byte, p netip.Prefix) []byte {
+	b = append(b, '"')
+	if p.IsValid() {
+		b = p.AppendTo(b)
+	}
+	return append(b, '"')
+}
+
+// AppendJSONTime appends t as time.Time's MarshalJSON writes it (RFC 3339 with nanoseconds).
+func AppendJSONTime(b []byte, t time.Time) []byte {
+	if y := t.Year(); y < 0 || y > 9999 {
+		// Out of MarshalJSON's range (it fails); never in a state, but stay valid JSON.
+		return append(b, `"0001-01-01T00:00:00Z"`...)
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// AppendJSONString appends s as a JSON string, escaped as encoding/json escapes it.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			// Rare (names are validated): let encoding/json do the escaping.
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

@@ -1,0 +1,111 @@
+package jails
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestAppendJSONMatchesEncodingJSON: the hand-written encoder writes exactly the bytes of
+// encoding/json, for states of every shape.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	zones := []*time.Location{time.UTC, time.FixedZone("x", 3600+1800), time.FixedZone("y", -7*3600)}
+	tm := func() time.Time {
+		if rng.IntN(10) == 0 {
+			return time.Time{}
+		}
+		return time.Unix(1_700_000_000+rng.Int64N(100_000_000), rng.Int64N(1e9)*int64(rng.IntN(2))).In(zones[rng.IntN(3)])
+	}
+	pfx := func() netip.Prefix {
+		switch rng.IntN(4) {
+		case 0:
+			return netip.Prefix{}
+		case 1:
+			return netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(256))}), 32)
+		case 2:
+			return netip.MustParsePrefix("2001:db8::/64")
+		}
+		return netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(rng.IntN(256))}), 128)
+	}
+	names := []string{"sshd", "nginx-auth", "a_b", `we"ird`, "tab\there", "<x>&", "ünï"}
+	name := func() string { return names[rng.IntN(len(names))] }
+	bans := func() []Ban {
+		n := rng.IntN(3)
+		if n == 0 && rng.IntN(2) == 0 {
+			return nil
+		}
+		out := make([]Ban, n)
+		for i := range out {
+			out[i] = Ban{Jail: name(), Prefix: pfx(), BannedAt: tm(), Expires: tm(), Count: rng.IntN(5) - 1}
+		}
+		return out
+	}
+	for i := 0; i < 500; i++ {
+		s := State{Version: rng.IntN(3)}
+		if rng.IntN(5) > 0 {
+			s.Jails = []JailState{}
+			for k := rng.IntN(3); k > 0; k-- {
+				js := JailState{Name: name(), Bans: bans(), Past: bans(), LastEntry: tm(),
+					TotalFailed: rng.Uint64(), TotalBanned: uint64(rng.IntN(10))}
+				for w := rng.IntN(3); w > 0; w-- {
+					ws := WindowState{Prefix: pfx()}
+					if rng.IntN(3) > 0 {
+						ws.Times = []int64{}
+						for x := rng.IntN(4); x > 0; x-- {
+							ws.Times = append(ws.Times, rng.Int64()-rng.Int64())
+						}
+					}
+					js.Windows = append(js.Windows, ws)
+				}
+				for f := rng.IntN(2); f > 0; f-- {
+					js.Forgiven = append(js.Forgiven, ForgivenState{Prefix: pfx(), At: tm()})
+				}
+				s.Jails = append(s.Jails, js)
+			}
+		}
+		for h := rng.IntN(3); h > 0; h-- {
+			s.History = append(s.History, HistoryRec{Jail: name(), Prefix: pfx(), Count: rng.IntN(9), Last: tm()})
+		}
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.AppendJSON(nil); !bytes.Equal(got, want) {
+			t.Fatalf("state %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+func BenchmarkStateJSON(b *testing.B) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	e := NewEngine(nopFirewallB{}, nopEvents{}, clock.now, WithSelfAddrs(func() ([]netip.Prefix, error) { return nil, nil }))
+	f, _ := SSHD("normal")
+	e.SetJail("sshd", f, Settings{BanTime: time.Minute, FindTime: 30 * 24 * time.Hour, MaxRetry: 5})
+	for i := 0; i < 20000; i++ {
+		a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		for k := 0; k < 6; k++ {
+			e.Handle("sshd", clock.t.Add(-time.Hour), "Failed password for root from "+a.String()+" port 22 ssh2")
+		}
+	}
+	s := e.Snapshot()
+	b.Run("encoding/json", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			json.Marshal(s)
+		}
+	})
+	b.Run("AppendJSON", func(b *testing.B) {
+		var buf []byte
+		for i := 0; i < b.N; i++ {
+			buf = s.AppendJSON(buf[:0])
+		}
+	})
+}
+
+type nopFirewallB struct{}
+
+func (nopFirewallB) Ban(string, netip.Prefix, time.Duration) error { return nil }
+func (nopFirewallB) Unban(string, netip.Prefix) error              { return nil }
