@@ -114,7 +114,10 @@ func (c *checker) trust(match []string, path []string) {
 	for _, alt := range splitAlternatives(match) {
 		strong, weak := false, ""
 		for _, t := range alt {
-			field, _, _ := strings.Cut(t, "=")
+			field, value, _ := strings.Cut(t, "=")
+			if value == "" {
+				continue // FIELD= asks for the field's absence, which anyone's entry can show
+			}
 			if contains(strongFields, field) {
 				strong = true
 			} else if contains(weakFields, field) && weak == "" {

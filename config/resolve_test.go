@@ -267,9 +267,15 @@ filter = "comm"
 enabled = true
 filter = "logger"
 journal_match = ["_SYSTEMD_UNIT=a.service", "+", "_UID=33", "SYSLOG_IDENTIFIER=x"]
+[jail.d]
+enabled = true
+filter = "absent"
 [jail.off]
 filter = "logger"
 
+[filter.absent]
+journal_match = ["_SYSTEMD_UNIT=", "SYSLOG_IDENTIFIER=app"]
+failregex = ["bad login from <HOST>"]
 [filter.logger]
 journal_match = ["SYSLOG_IDENTIFIER=app"]
 failregex = ["bad login from <HOST>"]
@@ -281,8 +287,10 @@ failregex = ["bad login from <HOST>"]
 		t.Fatal(strings.Join(errs, "\n"))
 	}
 	want := []string{
-		`gaoler.toml:16:1: filter.logger.journal_match: the match "SYSLOG_IDENTIFIER=app" rests only on fields a client sets (SYSLOG_IDENTIFIER and the like): any local user can log forged failures (logger -t) and get any address banned; match trusted fields such as _SYSTEMD_UNIT, _EXE or _UID`,
-		`gaoler.toml:19:1: filter.comm.journal_match: the match "_COMM=app" trusts only _COMM, which the sending process chooses: any local user can run a program by that name and log forged failures, getting any address banned; add _UID=0 or match _SYSTEMD_UNIT`,
+		`gaoler.toml:22:1: filter.logger.journal_match: the match "SYSLOG_IDENTIFIER=app" rests only on fields a client sets (SYSLOG_IDENTIFIER and the like): any local user can log forged failures (logger -t) and get any address banned; match trusted fields such as _SYSTEMD_UNIT, _EXE or _UID`,
+		`gaoler.toml:25:1: filter.comm.journal_match: the match "_COMM=app" trusts only _COMM, which the sending process chooses: any local user can run a program by that name and log forged failures, getting any address banned; add _UID=0 or match _SYSTEMD_UNIT`,
+		// "_SYSTEMD_UNIT=" asks for the field's absence: no trust in it.
+		`gaoler.toml:19:1: filter.absent.journal_match: the match "_SYSTEMD_UNIT= SYSLOG_IDENTIFIER=app" rests only on fields a client sets (SYSLOG_IDENTIFIER and the like): any local user can log forged failures (logger -t) and get any address banned; match trusted fields such as _SYSTEMD_UNIT, _EXE or _UID`,
 	}
 	if !reflect.DeepEqual(cfg.Warnings, want) {
 		t.Errorf("warnings:\n got %s\nwant %s", strings.Join(cfg.Warnings, "\n     "), strings.Join(want, "\n     "))

@@ -44,11 +44,18 @@ var sshdRules = map[string][]string{
 	ModeAggressive: {RuleFailedPublickey, RuleNegotiate, RuleNoAuthMethods, RuleClosedAuthUser},
 }
 
-// sshdMatch is the trusted journal match of the sshd filter (SPEC.md, "Trust").
+// sshdMatch is the trusted journal match of the sshd filter (SPEC.md, "Trust"). The third alternative
+// takes root's entries named sshd whose sender journald could not look up ("_COMM=": no _COMM at
+// all): an sshd process that logged a failure and exited at once, before journald read /proc,
+// which is common when an attacker drops the connection after each try and journald is busy. Only
+// root's entries can come without the process fields, so an unprivileged `logger -t sshd` still
+// counts for nothing, and root's own `logger -t sshd` has _COMM=logger.
 var sshdMatch = []string{
 	"_UID=0", "_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service",
 	"+",
 	"_UID=0", "_COMM=sshd", "_COMM=sshd-session",
+	"+",
+	"_UID=0", "_COMM=", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session",
 }
 
 // sshdFilter is the hand-written sshd filter.

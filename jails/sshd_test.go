@@ -177,7 +177,8 @@ func TestSSHDModes(t *testing.T) {
 	if err != nil || f.Name() != "sshd" {
 		t.Fatalf("Builtin(sshd) = %v, %v", f, err)
 	}
-	want := "_UID=0 _SYSTEMD_UNIT=ssh.service _SYSTEMD_UNIT=sshd.service + _UID=0 _COMM=sshd _COMM=sshd-session"
+	want := "_UID=0 _SYSTEMD_UNIT=ssh.service _SYSTEMD_UNIT=sshd.service + _UID=0 _COMM=sshd _COMM=sshd-session" +
+		" + _UID=0 _COMM= SYSLOG_IDENTIFIER=sshd SYSLOG_IDENTIFIER=sshd-session"
 	if got := strings.Join(f.DefaultMatch(), " "); got != want {
 		t.Errorf("DefaultMatch = %q, want %q", got, want)
 	}

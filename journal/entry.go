@@ -44,22 +44,22 @@ func (e *Entry) Field(name string) string {
 	return ""
 }
 
-// has reports whether the entry's field name has one of values.
+// has reports whether the entry's field name has one of values; an absent field has the value "".
 func (e *Entry) has(name string, values []string) bool {
+	v := ""
 	for i, n := range e.names {
-		if n != name {
-			continue
-		}
-		v := e.values[i]
-		if i == 0 {
-			v = e.Message
-		}
-		for _, want := range values {
-			if v == want {
-				return true
+		if n == name {
+			v = e.values[i]
+			if i == 0 {
+				v = e.Message
 			}
+			break
 		}
-		return false
+	}
+	for _, want := range values {
+		if v == want {
+			return true
+		}
 	}
 	return false
 }

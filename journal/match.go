@@ -128,22 +128,58 @@ next:
 	return false
 }
 
-// addTo adds the match to sd-journal as one or more alternatives (sd_journal_add_disjunction after
-// each), so that several matches added in turn are OR'ed.
-func (m Match) addTo(j matcher) error {
-	for _, c := range m.alts {
+// A term with an empty value, such as "_COMM=", holds for an entry that lacks the field (or has it
+// empty). journald leaves out _COMM, _EXE, _CMDLINE and _SYSTEMD_UNIT when the sender had exited before
+// it could read them from /proc, while _UID (from the socket's credentials) is always there, so a
+// trust rule can say "root, identifier sshd, and journald could not tell the process": the entry of a
+// short-lived sshd process, which an unprivileged user cannot forge. sd-journal cannot match an absent
+// field: SDTerms leaves such a field out of what it gives sd-journal (a wider pre-selection), and
+// Satisfied, which reads Field as "" for an absent field, applies it exactly.
+
+// SDTerms returns the terms to give sd-journal (FIELD=value and "+" between alternatives): the
+// match's own, less the fields that have an empty value in an alternative. ok is false when an
+// alternative is left with no term, i.e. sd-journal must read every entry and Satisfied decide.
+func (m Match) SDTerms() (terms []string, ok bool) {
+	for i, c := range m.alts {
+		if i > 0 {
+			terms = append(terms, "+")
+		}
+		n := 0
 		for _, fv := range c {
+			if contains(fv.values, "") {
+				continue
+			}
 			for _, v := range fv.values {
-				if err := j.addMatch(fv.field + "=" + v); err != nil {
-					return err
-				}
+				terms = append(terms, fv.field+"="+v)
+				n++
 			}
 		}
-		if err := j.addDisjunction(); err != nil {
+		if n == 0 {
+			return nil, false
+		}
+	}
+	return terms, true
+}
+
+// addTo adds the match to sd-journal as one or more alternatives (sd_journal_add_disjunction after
+// each), so that several matches added in turn are OR'ed. The caller has checked SDTerms' ok.
+func (m Match) addTo(j matcher) error {
+	terms, _ := m.SDTerms()
+	for _, t := range terms {
+		if t == "+" {
+			if err := j.addDisjunction(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := j.addMatch(t); err != nil {
 			return err
 		}
 	}
-	return nil
+	if len(terms) == 0 {
+		return nil
+	}
+	return j.addDisjunction()
 }
 
 type matcher interface {

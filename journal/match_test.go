@@ -84,6 +84,45 @@ func TestAddToSdJournal(t *testing.T) {
 	}
 }
 
+// TestAbsentField: "_COMM=" holds for an entry without _COMM (journald could not read the sender's
+// metadata), not for one whose _COMM is set; sd-journal is given the alternative without it.
+func TestAbsentField(t *testing.T) {
+	m, err := ParseMatch([]string{"_UID=0", "_COMM=sshd", "+", "_UID=0", "_COMM=", "SYSLOG_IDENTIFIER=sshd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		fields map[string]string
+		want   bool
+	}{
+		{map[string]string{"_UID": "0", "_COMM": "sshd"}, true},
+		{map[string]string{"_UID": "0", "SYSLOG_IDENTIFIER": "sshd"}, true},                     // metadata lost
+		{map[string]string{"_UID": "0", "_COMM": "logger", "SYSLOG_IDENTIFIER": "sshd"}, false}, // root's logger -t sshd
+		{map[string]string{"_UID": "1000", "SYSLOG_IDENTIFIER": "sshd"}, false},                 // a user's
+		{map[string]string{"_UID": "0"}, false},
+	} {
+		if got := m.Satisfied(NewEntry("c", 1, "m", c.fields)); got != c.want {
+			t.Errorf("Satisfied(%v) = %v, want %v", c.fields, got, c.want)
+		}
+	}
+	terms, ok := m.SDTerms()
+	want := []string{"_UID=0", "_COMM=sshd", "+", "_UID=0", "SYSLOG_IDENTIFIER=sshd"}
+	if !ok || !reflect.DeepEqual(terms, want) {
+		t.Errorf("SDTerms = %q %v, want %q", terms, ok, want)
+	}
+	var rec recorder
+	if err := m.addTo(&rec); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"_UID=0", "_COMM=sshd", "|", "_UID=0", "SYSLOG_IDENTIFIER=sshd", "|"}; !reflect.DeepEqual([]string(rec), want) {
+		t.Errorf("addTo calls = %q, want %q", rec, want)
+	}
+	only, _ := ParseMatch([]string{"_UID=0", "+", "_COMM="})
+	if _, ok := only.SDTerms(); ok {
+		t.Errorf("SDTerms of a match with an alternative of absent fields only: ok, want not ok (read everything)")
+	}
+}
+
 type recorder []string
 
 func (r *recorder) addMatch(term string) error { *r = append(*r, term); return nil }

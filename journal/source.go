@@ -62,7 +62,8 @@ func openSD(o Options, fields []string, warn func(string)) (*sdSource, error) {
 	}
 	all := len(o.Matches) == 0
 	for _, m := range o.Matches {
-		all = all || m.IsZero()
+		_, ok := m.SDTerms()
+		all = all || m.IsZero() || !ok
 	}
 	if !all {
 		for _, m := range o.Matches {

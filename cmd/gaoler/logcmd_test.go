@@ -29,7 +29,9 @@ func eventsExport() string {
 			"_HOSTNAME=host", "_UID=0", "_COMM=gaolerd"}, fields...)
 	}
 	var b strings.Builder
-	add := func(sec int, fields []string) { b.WriteString(exportEntry(base+uint64(sec)*1000000, fields...)) }
+	add := func(sec int, fields []string) {
+		b.WriteString(testenv.ExportEntry(base+uint64(sec)*1000000, fields...))
+	}
 	add(0, gaolerd(events.MsgStarted, "6", "MESSAGE=Started: 2 jails, 0 bans"))
 	add(5, gaolerd(events.MsgFailure, "7", "MESSAGE=Failure from 192.0.2.7 in jail sshd (rule: failregex[0])",
 		"GAOLER_JAIL=sshd", "GAOLER_ADDRESS=192.0.2.7", "GAOLER_RULE=failregex[0]"))

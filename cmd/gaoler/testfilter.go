@@ -244,13 +244,18 @@ func filterText(r io.Reader, tf *testFilter, emit func(filterResult)) error {
 // filterJournal runs the filter over the journal entries that satisfy its match (and so its trust
 // rule), from sinceUsec (0: the oldest) to the end.
 func filterJournal(dir string, tf *testFilter, sinceUsec uint64, emit func(filterResult)) error {
-	if _, err := journal.ParseMatch(tf.match); err != nil {
+	m, err := journal.ParseMatch(tf.match)
+	if err != nil {
 		return fmt.Errorf("filter %s: journal_match: %v", tf.name, err)
 	}
-	j, err := openEventJournal(dir, tf.match)
+	// As the daemon reads: sd-journal pre-selects with the terms it can match, and the match itself
+	// decides (a term "FIELD=" asks for an entry without FIELD, which sd-journal cannot match).
+	terms, _ := m.SDTerms()
+	j, err := openEventJournal(dir, terms)
 	if err != nil {
 		return err
 	}
+	fields := m.Fields()
 	defer j.Close()
 	if sinceUsec > 0 {
 		err = j.SeekRealtimeUsec(sinceUsec)
@@ -268,7 +273,17 @@ func filterJournal(dir string, tf *testFilter, sinceUsec uint64, emit func(filte
 		if more == 0 {
 			return nil
 		}
+		values := make(map[string]string, len(fields))
+		for _, f := range fields {
+			if v, err := j.GetDataValue(f); err == nil {
+				values[f] = v
+			}
+		}
 		msg, _ := j.GetDataValue("MESSAGE")
+		if !m.Satisfied(journal.NewEntry("", 0, msg, values)) {
+			n--
+			continue
+		}
 		usec, _ := j.GetRealtimeUsec()
 		r := tf.run(n, msg)
 		r.Time = time.UnixMicro(int64(usec)).UTC().Format(time.RFC3339Nano)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +184,44 @@ bantime = "1h"
 	rules, _ := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
 	if !containsAny(rules, "dport 8080") {
 		t.Errorf("no rule for myapp's port 8080:\n%s", rules)
+	}
+}
+
+// TestLostMetadataTrusted reads journal files (journal.directory, written by systemd-journal-remote)
+// with entries as journald stores them when the sender exited before it was looked up: root's
+// (_UID=0, from the socket's credentials) but without _COMM or _SYSTEMD_UNIT. Such sshd entries count;
+// root's `logger -t sshd` (_COMM=logger) and an unprivileged user's do not.
+func TestLostMetadataTrusted(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "nft")
+	dir := t.TempDir()
+	net := randomNet(t)
+	lost, rootLogger, user := net+"::1", net+"::2", net+"::3"
+	base := uint64(time.Now().Add(-time.Minute).UnixMicro())
+	var export strings.Builder
+	for i, c := range []struct {
+		addr   string
+		fields []string
+	}{
+		{lost, []string{"_UID=0", "_GID=0", "_PID=4001", "SYSLOG_IDENTIFIER=sshd"}},
+		{rootLogger, []string{"_UID=0", "_GID=0", "_PID=4002", "_COMM=logger", "SYSLOG_IDENTIFIER=sshd"}},
+		{user, []string{"_UID=1000", "_GID=1000", "_PID=4003", "SYSLOG_IDENTIFIER=sshd"}},
+		{lost, []string{"_UID=0", "_GID=0", "_PID=4004", "SYSLOG_IDENTIFIER=sshd"}},
+		{rootLogger, []string{"_UID=0", "_GID=0", "_PID=4005", "_COMM=logger", "SYSLOG_IDENTIFIER=sshd"}},
+		{user, []string{"_UID=1000", "_GID=1000", "_PID=4006", "SYSLOG_IDENTIFIER=sshd"}},
+	} {
+		fields := append(c.fields, "MESSAGE=Failed password for root from "+c.addr+" port 22 ssh2", "PRIORITY=6")
+		export.WriteString(testenv.ExportEntry(base+uint64(i)*1000, fields...))
+	}
+	testenv.ExportToJournalDir(t, dir, export.String())
+	ns, d := runningDaemon(t, fmt.Sprintf("[journal]\ndirectory = %q\n\n[defaults]\nmaxretry = 2\n\n[jail.sshd]\nenabled = true\n", dir))
+	if !waitFor(10*time.Second, func() bool { return banned(setElements(t, ns, "sshd_v6"), netip.MustParseAddr(lost)) }) {
+		t.Fatalf("%s (root's sshd entries without process fields) not banned:\n%s", lost, d.output())
+	}
+	els := setElements(t, ns, "sshd_v6")
+	for _, a := range []string{rootLogger, user} {
+		if banned(els, netip.MustParseAddr(a)) {
+			t.Errorf("%s banned from forged entries", a)
+		}
 	}
 }
