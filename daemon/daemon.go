@@ -15,7 +15,6 @@ import (
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	sdjournal "github.com/coreos/go-systemd/v22/journal"
-	"github.com/godbus/dbus/v5"
 
 	"github.com/gaoler/gaoler/bus"
 	"github.com/gaoler/gaoler/config"
@@ -32,12 +31,6 @@ type Options struct {
 	Log *Logger
 	// Reload delivers reload requests (SIGHUP); nil means none.
 	Reload <-chan os.Signal
-	// ConnectBus connects to the system bus; nil uses dbus.ConnectSystemBus (which honours
-	// DBUS_SYSTEM_BUS_ADDRESS). Tests pass a private bus.
-	ConnectBus func() (*dbus.Conn, error)
-	// Notify sends an sd_notify state; nil uses go-systemd's daemon.SdNotify (a no-op without
-	// NOTIFY_SOCKET).
-	Notify func(state string)
 	// CheckpointInterval is the most often the checkpoint is written while entries flow (default 1s).
 	CheckpointInterval time.Duration
 }
@@ -129,7 +122,7 @@ func Run(ctx context.Context, o Options) error {
 	d := &Daemon{
 		opts:       o,
 		log:        o.Log,
-		notify:     o.Notify,
+		notify:     func(s string) { sddaemon.SdNotify(false, s) }, // a no-op without NOTIFY_SOCKET
 		pid:        strconv.Itoa(os.Getpid()),
 		start:      time.Now(),
 		ctx:        ctx,
@@ -138,9 +131,6 @@ func Run(ctx context.Context, o Options) error {
 		readerDone: make(chan error, 1),
 		preCrash:   map[banKey]bool{},
 		saveEvery:  d0,
-	}
-	if d.notify == nil {
-		d.notify = func(s string) { sddaemon.SdNotify(false, s) }
 	}
 	cfg, err := config.Load(o.ConfigPath)
 	if err != nil {
@@ -226,11 +216,7 @@ func (d *Daemon) setUp() error {
 	d.bus = bus.NewServer(backend{d}, bus.WithWarn(func(msg string) {
 		d.log.Event("", sdjournal.PriNotice, nil, "bus: %s", msg)
 	}))
-	connect := d.opts.ConnectBus
-	if connect == nil {
-		connect = bus.SystemBus
-	}
-	go d.bus.Serve(d.ctx, connect)
+	go d.bus.Serve(d.ctx, bus.SystemBus) // honours DBUS_SYSTEM_BUS_ADDRESS
 	go d.fw.Heal(d.ctx, func(n int) {
 		d.log.Event(MsgFirewallRestored, sdjournal.PriNotice, map[string]string{FieldCount: strconv.Itoa(n)},
 			"Firewall restored: %d bans (the table had been changed or removed)", n)
@@ -568,14 +554,8 @@ func (d *Daemon) summary() string {
 	if len(names) == 1 {
 		jailWord = "jail"
 	}
-	mode := "idle"
-	if d.reader != nil {
-		if hot, left := d.reader.Mode(); hot {
-			mode = fmt.Sprintf("hot, %s left", left.Round(time.Second))
-		}
-	}
 	return fmt.Sprintf("%d %s (%s), %d bans, %d failures in the last hour; reader %s",
-		len(names), jailWord, strings.Join(names, ", "), bans, d.failures.lastHour(time.Now()), mode)
+		len(names), jailWord, strings.Join(names, ", "), bans, d.failures.lastHour(time.Now()), d.readerMode())
 }
 
 // reload applies a new configuration without losing bans, windows or history. A configuration that
