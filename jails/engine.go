@@ -345,6 +345,16 @@ func (j *jail) dropBan(m map[netip.Prefix]*Ban, p netip.Prefix) {
 	delete(m, p)
 }
 
+// target finds the jail of a manual ban or unban and parses its address (see parseTarget).
+func (e *Engine) target(jailName, addr string) (*jail, netip.Prefix, netip.Addr, error) {
+	j := e.jails[jailName]
+	if j == nil {
+		return nil, netip.Prefix{}, netip.Addr{}, fmt.Errorf("%w %q", ErrNoSuchJail, jailName)
+	}
+	p, a, err := j.parseTarget(addr)
+	return j, p, a, err
+}
+
 // parseTarget parses a manual ban's address: an address (counted by the jail's ipv6_prefix) or a CIDR.
 func (j *jail) parseTarget(s string) (netip.Prefix, netip.Addr, error) {
 	s = strings.TrimSpace(s)
@@ -373,11 +383,7 @@ func (j *jail) parseTarget(s string) (netip.Prefix, netip.Addr, error) {
 // banned prefix again replaces its ban (a new expiry); an address or CIDR inside a wider running ban of
 // the jail (an IPv6 /64, say) returns that ban unchanged. Ignored addresses are ErrIgnored.
 func (e *Engine) Ban(jailName, addr string, d time.Duration) (Ban, error) {
-	j := e.jails[jailName]
-	if j == nil {
-		return Ban{}, fmt.Errorf("%w %q", ErrNoSuchJail, jailName)
-	}
-	p, a, err := j.parseTarget(addr)
+	j, p, a, err := e.target(jailName, addr)
 	if err != nil {
 		return Ban{}, err
 	}
@@ -400,11 +406,7 @@ func (e *Engine) Ban(jailName, addr string, d time.Duration) (Ban, error) {
 // firewall and reports Unbanned("manual"). It forgives too: failures of the prefix counted so far, or
 // read later with an earlier timestamp, never count again; new failures count afresh.
 func (e *Engine) Unban(jailName, addr string) (Ban, error) {
-	j := e.jails[jailName]
-	if j == nil {
-		return Ban{}, fmt.Errorf("%w %q", ErrNoSuchJail, jailName)
-	}
-	p, a, err := j.parseTarget(addr)
+	j, p, a, err := e.target(jailName, addr)
 	if err != nil {
 		return Ban{}, err
 	}
