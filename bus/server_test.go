@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,8 +17,6 @@ import (
 
 	"github.com/gaoler/gaoler/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fixture is a private system bus with a Server for a fakeBackend on it.
 type fixture struct {
@@ -97,24 +93,6 @@ func (f *fixture) busctl(t *testing.T, asUser string, args ...string) (string, e
 	return strings.TrimSpace(string(out)), err
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
 // indentXML re-indents an introspection document so that the golden file reads well.
 func indentXML(t *testing.T, doc string) string {
 	t.Helper()
@@ -164,7 +142,7 @@ func TestIntrospection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, o.golden, indentXML(t, doc))
+			testenv.Golden(t, o.golden, indentXML(t, doc))
 			// busctl parses the document and lists the members of every interface.
 			out, err := f.busctl(t, "", "introspect", BusName, string(o.path))
 			if err != nil {

@@ -91,7 +91,7 @@ func TestRealBus(t *testing.T) {
 			}
 			continue
 		}
-		golden(t, name+".golden", transcript(args, code, stdout, stderr))
+		testenv.Golden(t, name+".golden", transcript(args, code, stdout, stderr))
 	}
 }
 

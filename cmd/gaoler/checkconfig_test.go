@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/gaoler/gaoler/internal/testenv"
 )
 
 // runTool runs one of the commands that work without the daemon (args without the command's name)
@@ -51,7 +53,7 @@ func TestCheckConfig(t *testing.T) {
 		{"check-config-bad-flag", "check-config --conf x"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			golden(t, tt.name+".golden", runTool("check-config", checkConfig, strings.TrimPrefix(tt.args, "check-config")))
+			testenv.Golden(t, tt.name+".golden", runTool("check-config", checkConfig, strings.TrimPrefix(tt.args, "check-config")))
 		})
 	}
 }

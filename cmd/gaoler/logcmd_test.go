@@ -65,7 +65,7 @@ func TestLogDirectory(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := runTool("log", logCmd, tt.args)
-			golden(t, tt.name+".golden", strings.ReplaceAll(got, dir, "DIR"))
+			testenv.Golden(t, tt.name+".golden", strings.ReplaceAll(got, dir, "DIR"))
 		})
 	}
 }

@@ -5,16 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fakeDaemon answers as a daemon with two jails would, or fails every call with err.
 type fakeDaemon struct {
@@ -202,7 +199,7 @@ func TestCommands(t *testing.T) {
 				color: tt.color,
 			}
 			code := e.run(strings.Fields(tt.args))
-			golden(t, tt.name+".golden", transcript(tt.args, code, stdout.String(), stderr.String()))
+			testenv.Golden(t, tt.name+".golden", transcript(tt.args, code, stdout.String(), stderr.String()))
 			if calls := strings.Join(fake.calls, "\n"); calls != tt.calls {
 				t.Errorf("daemon calls:\n%s\nwant:\n%s", calls, tt.calls)
 			}
@@ -213,24 +210,6 @@ func TestCommands(t *testing.T) {
 // transcript is what a golden file holds: the command line, the exit code, stdout and stderr.
 func transcript(args string, code int, stdout, stderr string) string {
 	return fmt.Sprintf("$ gaoler %s\nexit %d\n--- stdout\n%s--- stderr\n%s", args, code, stdout, stderr)
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-	}
 }
 
 func TestHumanDuration(t *testing.T) {

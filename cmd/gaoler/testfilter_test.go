@@ -34,7 +34,7 @@ func TestTestFilterText(t *testing.T) {
 		{"test-filter-two-sources", "sshd --journal testdata/test-filter/sshd.log"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			golden(t, tt.name+".golden", runTool("test-filter", testFilterCmd, tt.args))
+			testenv.Golden(t, tt.name+".golden", runTool("test-filter", testFilterCmd, tt.args))
 		})
 	}
 }
@@ -47,7 +47,7 @@ func TestTestFilterStdin(t *testing.T) {
 	lines = append(lines, `user "x": password mismatch, client: 192.0.2.44`)
 	testFilterStdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
 	defer func() { testFilterStdin = os.Stdin }()
-	golden(t, "test-filter-stdin.golden", runTool("test-filter", testFilterCmd, "web --config testdata/config/ok/gaoler.toml -"))
+	testenv.Golden(t, "test-filter-stdin.golden", runTool("test-filter", testFilterCmd, "web --config testdata/config/ok/gaoler.toml -"))
 }
 
 func TestStripSyslog(t *testing.T) {
@@ -122,7 +122,7 @@ func TestTestFilterJournalDirectory(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			defer setLocal(time.UTC)()
 			got := runTool("test-filter", testFilterCmd, tt.args)
-			golden(t, tt.name+".golden", strings.ReplaceAll(got, dir, "DIR"))
+			testenv.Golden(t, tt.name+".golden", strings.ReplaceAll(got, dir, "DIR"))
 			if strings.Contains(got, "203.0.113.99") {
 				t.Errorf("a forged entry (logger -t sshd, from uid 1000 or from root) was tested:\n%s", got)
 			}
