@@ -60,6 +60,7 @@ func testConfig(t testing.TB, body string) (path, stateDir string) {
 
 // daemonProc is a gaolerd started by a test.
 type daemonProc struct {
+	cfg  string // the config file it was started with
 	cmd  *exec.Cmd
 	log  *strings.Builder
 	done chan error
@@ -76,7 +77,7 @@ func startDaemon(t testing.TB, ns, cfg string, env ...string) *daemonProc {
 		cmd = exec.Command(bin, "--config", cfg)
 	}
 	cmd.Env = append(os.Environ(), env...)
-	p := &daemonProc{cmd: cmd, log: &strings.Builder{}, done: make(chan error, 1)}
+	p := &daemonProc{cfg: cfg, cmd: cmd, log: &strings.Builder{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = &lockedWriter{b: p.log}, &lockedWriter{b: p.log}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -258,4 +259,17 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// runningDaemon starts gaolerd with the config body in a fresh namespace and waits for its table.
+func runningDaemon(t testing.TB, body string) (ns string, d *daemonProc) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.Journald(t)
+	testenv.RequireCommand(t, "nft")
+	ns, _ = testenv.NetNS(t)
+	cfg, _ := testConfig(t, body)
+	d = startDaemon(t, ns, cfg)
+	d.waitReady(t, ns)
+	return ns, d
 }

@@ -12,19 +12,6 @@ import (
 	"github.com/gaoler/gaoler/internal/testenv"
 )
 
-// runningDaemon starts gaolerd with the config body in a fresh namespace and waits for its table.
-func runningDaemon(t *testing.T, body string) (ns string, d *daemonProc) {
-	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.Journald(t)
-	testenv.RequireCommand(t, "nft")
-	ns, _ = testenv.NetNS(t)
-	cfg, _ := testConfig(t, body)
-	d = startDaemon(t, ns, cfg)
-	d.waitReady(t, ns)
-	return ns, d
-}
-
 // randomNet returns a random /64 inside 2001:db8::/32, so that what earlier runs left in the journal
 // cannot meet this run's addresses.
 func randomNet(t *testing.T) string {

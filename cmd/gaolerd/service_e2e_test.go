@@ -128,12 +128,8 @@ watch:
 // changed config, and checks that the ban and the window survived; then reloads a broken config and
 // checks that the old one keeps running (and keeps banning) while the error is logged with its line.
 func TestReloadKeepsState(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.Journald(t)
-	ns, _ := testenv.NetNS(t)
-	cfg, _ := testConfig(t, "[defaults]\nmaxretry = 3\nfindtime = \"1h\"\n\n[jail.sshd]\nenabled = true\n")
-	d := startDaemon(t, ns, cfg)
-	d.waitReady(t, ns)
+	ns, d := runningDaemon(t, "[defaults]\nmaxretry = 3\nfindtime = \"1h\"\n\n[jail.sshd]\nenabled = true\n")
+	cfg := d.cfg
 	base := rand.IntN(0xffff)
 	a := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("2001:db8:77:%x::%x", base, i)) }
 	fail := func(addr netip.Addr, times int) {
@@ -236,12 +232,8 @@ filter = "echo"
 // TestReloadChangesMatches: a reload that adds a jail with other journal matches re-opens the
 // reader with the new matches, at the last processed entry, and the new jail bans.
 func TestReloadChangesMatches(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.Journald(t)
-	ns, _ := testenv.NetNS(t)
-	cfg, _ := testConfig(t, "[defaults]\nmaxretry = 2\n\n[jail.sshd]\nenabled = true\n")
-	d := startDaemon(t, ns, cfg)
-	d.waitReady(t, ns)
+	ns, d := runningDaemon(t, "[defaults]\nmaxretry = 2\n\n[jail.sshd]\nenabled = true\n")
+	cfg := d.cfg
 	os.WriteFile(cfg, []byte(mustRead(t, cfg)+`
 [filter.myapp]
 journal_match = ["_UID=0", "_COMM=myapp"]
