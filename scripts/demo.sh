@@ -68,32 +68,8 @@ ip netns exec "$SRV" /usr/sbin/sshd -D -f "$work/sshd_config" &
 pids+=($!)
 
 bold "bus: a private system bus with gaoler's policy"
-cat > "$work/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$work/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <!-- as Debian's system.conf -->
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <include>$PWD/packaging/dbus/io.github.gaoler.Gaoler1.conf</include>
-</busconfig>
-CONF
+sed -e "s|@SOCKET@|$work/bus.sock|" -e "s|@POLICY@|$PWD/packaging/dbus/io.github.gaoler.Gaoler1.conf|" \
+  -e "s|@EXTRA@||" scripts/private-system-bus.conf > "$work/bus.conf"
 dbus-daemon --config-file="$work/bus.conf" --nofork --nopidfile --syslog-only &
 pids+=($!)
 export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$work/bus.sock"

@@ -3,7 +3,6 @@ package testenv
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +15,9 @@ import (
 
 // policyFile is gaoler's D-Bus policy, relative to the module root.
 const policyFile = "packaging/dbus/io.github.gaoler.Gaoler1.conf"
+
+// busConfigFile is the template of the private bus's configuration, shared with the demo.
+const busConfigFile = "scripts/private-system-bus.conf"
 
 // Bus is a private dbus-daemon configured as a system bus (type system, EXTERNAL auth, the default
 // policy of Debian's system.conf) that includes gaoler's own policy file. Its socket lives in a
@@ -41,9 +43,17 @@ func SystemBus(t testing.TB) string {
 func StartBus(t testing.TB, extra ...string) *Bus {
 	t.Helper()
 	RequireCommand(t, "dbus-daemon")
-	policy, err := findPolicy()
+	policy, err := moduleFile(policyFile)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
+	}
+	tmpl, err := moduleFile(busConfigFile)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	template, err := os.ReadFile(tmpl)
+	if err != nil {
+		t.Fatal(err)
 	}
 	// Not t.TempDir: its parents are 0700, and the socket must be reachable by other users.
 	dir, err := os.MkdirTemp("", "gaoler-dbus-")
@@ -54,7 +64,8 @@ func StartBus(t testing.TB, extra ...string) *Bus {
 		t.Fatal(err)
 	}
 	b := &Bus{t: t, dir: dir, socket: filepath.Join(dir, "system_bus_socket")}
-	conf := fmt.Sprintf(busConfig, b.socket, policy, strings.Join(extra, "\n  "))
+	conf := strings.NewReplacer("@SOCKET@", b.socket, "@POLICY@", policy,
+		"@EXTRA@", strings.Join(extra, "\n  ")).Replace(string(template))
 	if err := os.WriteFile(filepath.Join(dir, "bus.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -138,16 +149,16 @@ func (b *Bus) Stop() {
 	b.cmd = nil
 }
 
-// findPolicy returns the absolute path of gaoler's policy file, found from the working directory up to
-// the module root (the directory holding go.mod).
-func findPolicy() (string, error) {
+// moduleFile returns the absolute path of rel, a file of the repository, found from the working
+// directory up to the module root (the directory holding go.mod).
+func moduleFile(rel string) (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, policyFile)
+			p := filepath.Join(dir, rel)
 			if _, err := os.Stat(p); err != nil {
 				return "", err
 			}
@@ -160,35 +171,3 @@ func findPolicy() (string, error) {
 		dir = parent
 	}
 }
-
-// busConfig is the private bus's configuration: the socket path and the policy file to include.
-const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-  </policy>
-  <policy user="root">
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <include>%s</include>
-  %s
-</busconfig>
-`
