@@ -48,8 +48,9 @@ var sshdRules = map[string][]string{
 // takes root's entries named sshd whose sender journald could not look up ("_COMM=": no _COMM at
 // all): an sshd process that logged a failure and exited at once, before journald read /proc,
 // which is common when an attacker drops the connection after each try and journald is busy. Only
-// root's entries can come without the process fields, so an unprivileged `logger -t sshd` still
-// counts for nothing, and root's own `logger -t sshd` has _COMM=logger.
+// root can write an entry with _UID=0, so an unprivileged `logger -t sshd` still counts for nothing;
+// root's own `logger -t sshd` counts only when journald misses its _COMM=logger, as it may for any
+// short-lived root process (and root can change the firewall anyway).
 var sshdMatch = []string{
 	"_UID=0", "_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service",
 	"+",

@@ -19,16 +19,18 @@ func randomNet(t *testing.T) string {
 }
 
 // TestForgedEntriesBanNobody checks the trust rule through the real journald: a failure counts only
-// when journald itself says it comes from root's sshd. An unprivileged user's `logger -t sshd`, and
-// even root's (its _COMM is logger), ban nobody; a user name crafted to contain "from ADDR port 22"
-// never bans ADDR. The entries of a root process named sshd, sent afterwards, are the control.
+// when journald itself says it comes from root's sshd. An unprivileged user's `logger -t sshd` bans
+// nobody; a user name crafted to contain "from ADDR port 22" never bans ADDR. The entries of a root
+// process named sshd, sent afterwards, are the control. (Root's own `logger -t sshd` is not tried
+// here: logger exits at once, and when journald misses its _COMM the entry is root's with identifier
+// sshd and no process fields, which the sshd match trusts; TestLostMetadataTrusted covers both
+// shapes deterministically on journal files.)
 func TestForgedEntriesBanNobody(t *testing.T) {
 	ns, d := runningDaemon(t, "[defaults]\nmaxretry = 2\n\n[jail.sshd]\nenabled = true\n")
 	testenv.RequireCommand(t, "logger")
 	testenv.RequireCommand(t, "runuser")
 	net := randomNet(t)
 	victimNobody := netip.MustParseAddr(net + "::1")
-	victimRootLogger := netip.MustParseAddr(net + "::2")
 	victimInjected := netip.MustParseAddr(net + "::3")
 	attacker := netip.MustParseAddr(net + "::4")
 	control := netip.MustParseAddr(net + "::5")
@@ -37,10 +39,6 @@ func TestForgedEntriesBanNobody(t *testing.T) {
 		msg := fmt.Sprintf("Failed password for root from %s port 22 ssh2", victimNobody)
 		if out, err := exec.Command("runuser", "-u", "nobody", "--", "logger", "-t", "sshd", msg).CombinedOutput(); err != nil {
 			t.Fatalf("logger as nobody: %v: %s", err, out)
-		}
-		msg = fmt.Sprintf("Failed password for root from %s port 22 ssh2", victimRootLogger)
-		if out, err := exec.Command("logger", "-t", "sshd", msg).CombinedOutput(); err != nil {
-			t.Fatalf("logger as root: %v: %s", err, out)
 		}
 	}
 	// sshd writes the user name verbatim: "ssh -l 'x from VICTIM port 22' server".
@@ -63,7 +61,6 @@ func TestForgedEntriesBanNobody(t *testing.T) {
 		who  string
 	}{
 		{victimNobody, false, "logger -t sshd as nobody"},
-		{victimRootLogger, false, "logger -t sshd as root (_COMM=logger)"},
 		{victimInjected, false, "an address inside a crafted user name"},
 		{attacker, true, "the address sshd wrote after the crafted user name"},
 	} {
