@@ -61,7 +61,7 @@ func (s eventSink) Unbanned(b jails.Ban, reason string) {
 
 func (s eventSink) Failed(jail string, addr netip.Addr, at time.Time, rule string) {
 	d := s.d
-	if !d.failureLog.allow(time.Now(), at) {
+	if !d.failureLog.allow(d.batchNow, at) {
 		if d.bus != nil {
 			d.bus.CountersChanged(jail)
 		}

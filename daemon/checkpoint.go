@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -63,13 +64,12 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 // checkpoint, and the directory is fsynced so the rename itself survives a power cut.
 func (c *Checkpoint) Save(dir string) error {
 	c.Version = checkpointVersion
-	data := c.appendJSON(make([]byte, 0, 64<<10))
 	tmp, err := os.CreateTemp(dir, checkpointFile+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
-	if _, err = tmp.Write(data); err == nil {
+	if err = c.writeJSON(tmp); err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -96,9 +96,21 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// appendJSON encodes c as encoding/json would (LoadCheckpoint decodes it with encoding/json), through
-// jails.State's reflection-free encoder.
-func (c *Checkpoint) appendJSON(b []byte) []byte {
+// writeJSON writes c as encoding/json would encode it (LoadCheckpoint decodes it with encoding/json),
+// through jails.State's reflection-free encoder, a chunk at a time.
+func (c *Checkpoint) writeJSON(w io.Writer) error {
+	if _, err := w.Write(c.appendHead(nil)); err != nil {
+		return err
+	}
+	if err := c.Engine.WriteJSON(w); err != nil {
+		return err
+	}
+	_, err := w.Write([]byte{'}'})
+	return err
+}
+
+// appendHead appends c's JSON up to its engine state.
+func (c *Checkpoint) appendHead(b []byte) []byte {
 	b = append(b, `{"version":`...)
 	b = strconv.AppendInt(b, int64(c.Version), 10)
 	b = append(b, `,"cursor":`...)
@@ -107,7 +119,5 @@ func (c *Checkpoint) appendJSON(b []byte) []byte {
 	b = strconv.AppendUint(b, c.RealtimeUsec, 10)
 	b = append(b, `,"saved_at":`...)
 	b = jails.AppendJSONTime(b, c.SavedAt)
-	b = append(b, `,"engine":`...)
-	b = c.Engine.AppendJSON(b)
-	return append(b, '}')
+	return append(b, `,"engine":`...)
 }

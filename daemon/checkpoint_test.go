@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,11 +114,21 @@ func TestCheckpointJSONIsEncodingJSON(t *testing.T) {
 	cp := Checkpoint{Version: checkpointVersion, Cursor: "s=6c0f;i=1a2b;b=0f;m=12;t=5f;x=99", RealtimeUsec: 1795600000123456,
 		SavedAt: time.Unix(1795600000, 123).UTC(), Engine: jails.State{Version: jails.StateVersion,
 			Jails: []jails.JailState{{Name: "sshd", TotalFailed: 3}}}}
+	// Enough history to be written in several chunks.
+	for i := 0; i < 5000; i++ {
+		cp.Engine.History = append(cp.Engine.History, jails.HistoryRec{Jail: "sshd",
+			Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32), Count: i%3 + 1,
+			Last: time.Unix(1795600000+int64(i), 0).UTC()})
+	}
 	want, err := json.Marshal(cp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cp.appendJSON(nil); string(got) != string(want) {
-		t.Errorf("appendJSON:\n got %s\nwant %s", got, want)
+	var got bytes.Buffer
+	if err := cp.writeJSON(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != string(want) {
+		t.Errorf("writeJSON:\n got %.300s\nwant %.300s", got.String(), want)
 	}
 }

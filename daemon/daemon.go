@@ -104,6 +104,7 @@ type Daemon struct {
 	restoredHits int
 	failures     minuteCounter
 	failureLog   failureLog
+	batchNow     time.Time // when the batch being handled arrived: the clock of its failure entries
 	lastStatus   string
 	watchdog     time.Duration // WATCHDOG_USEC/2: how often to ping
 	lastPing     time.Time
@@ -423,6 +424,7 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 	}
 	var lastFailure uint64
 	now := time.Now()
+	d.batchNow = now
 	for i := range batch {
 		e := &batch[i]
 		if e.Field("_PID") == d.pid || e.Field("_COMM") == "gaolerd" {

@@ -74,9 +74,12 @@ type Engine struct {
 	selfAddrs func() ([]netip.Prefix, error)
 	self      []netip.Prefix
 
-	jails   map[string]*jail
-	history map[netip.Prefix]map[string]*record // prefix -> jail -> bans
-	histMin time.Time                           // a lower bound of every record's Last (zero: unknown)
+	jails map[string]*jail
+	// history is jail -> prefix -> bans: one map per jail (kept after the jail is removed, for
+	// increments over all jails) with records as values, so that tens of thousands of banned
+	// addresses cost one map entry each and nothing for the garbage collector to chase.
+	history map[string]map[netip.Prefix]record
+	histMin time.Time // a lower bound of every record's Last (zero: unknown)
 }
 
 // record is the ban history of a prefix in a jail.
@@ -111,7 +114,7 @@ func NewEngine(fw Firewall, ev Events, now func() time.Time, opts ...Option) *En
 		fw: fw, ev: ev, now: now,
 		selfAddrs: interfaceAddrs,
 		jails:     make(map[string]*jail),
-		history:   make(map[netip.Prefix]map[string]*record),
+		history:   make(map[string]map[netip.Prefix]record),
 	}
 	for _, o := range opts {
 		o(e)
@@ -277,16 +280,12 @@ func (j *jail) covering(a netip.Addr) *Ban {
 
 // previous returns how many times p was banned before, in jail j or in all jails.
 func (e *Engine) previous(j *jail, p netip.Prefix) int {
-	recs := e.history[p]
 	if !j.s.Increment.OverallJails {
-		if r := recs[j.name]; r != nil {
-			return r.Count
-		}
-		return 0
+		return e.history[j.name][p].Count
 	}
 	n := 0
-	for _, r := range recs {
-		n += r.Count
+	for _, recs := range e.history {
+		n += recs[p].Count
 	}
 	return n
 }
@@ -299,20 +298,17 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration) (Ba
 		d = j.s.banTime(prev)
 	}
 	b := &Ban{Jail: j.name, Prefix: p, BannedAt: at, Expires: at.Add(d), Count: prev + 1}
-	recs := e.history[p]
+	recs := e.history[j.name]
 	if recs == nil {
-		recs = make(map[string]*record)
-		e.history[p] = recs
+		recs = make(map[netip.Prefix]record)
+		e.history[j.name] = recs
 	}
-	r := recs[j.name]
-	if r == nil {
-		r = &record{}
-		recs[j.name] = r
-	}
+	r := recs[p]
 	r.Count++
 	if b.Expires.After(r.Last) {
 		r.Last = b.Expires
 	}
+	recs[p] = r
 	e.histMin = earlier(e.histMin, r.Last)
 	j.banned++
 	delete(j.forgiven, p)
@@ -539,16 +535,16 @@ func (e *Engine) Expire(now time.Time) []Ban {
 	}
 	if len(e.history) > 0 && now.Sub(e.histMin) > HistoryRetention {
 		e.histMin = time.Time{}
-		for p, recs := range e.history {
-			for name, r := range recs {
+		for name, recs := range e.history {
+			for p, r := range recs {
 				if now.Sub(r.Last) > HistoryRetention {
-					delete(recs, name)
+					delete(recs, p)
 				} else {
 					e.histMin = earlier(e.histMin, r.Last)
 				}
 			}
 			if len(recs) == 0 {
-				delete(e.history, p)
+				delete(e.history, name)
 			}
 		}
 	}

@@ -89,11 +89,15 @@ func (e *Engine) Snapshot() State {
 		slices.SortFunc(js.Forgiven, func(a, b ForgivenState) int { return cmpPrefix(a.Prefix, b.Prefix) })
 		s.Jails = append(s.Jails, js)
 	}
-	if len(e.history) > 0 {
-		s.History = make([]HistoryRec, 0, len(e.history))
+	n := 0
+	for _, recs := range e.history {
+		n += len(recs)
 	}
-	for p, recs := range e.history {
-		for name, r := range recs {
+	if n > 0 {
+		s.History = make([]HistoryRec, 0, n)
+	}
+	for name, recs := range e.history {
+		for p, r := range recs {
 			s.History = append(s.History, HistoryRec{Jail: name, Prefix: p, Count: r.Count, Last: r.Last})
 		}
 	}
@@ -115,18 +119,18 @@ func (e *Engine) Restore(s State) error {
 	if s.Version != StateVersion {
 		return fmt.Errorf("jails: state version %d, want %d", s.Version, StateVersion)
 	}
-	e.history = make(map[netip.Prefix]map[string]*record)
+	e.history = make(map[string]map[netip.Prefix]record)
 	e.histMin = time.Time{}
 	for _, h := range s.History {
 		if !h.Prefix.IsValid() {
 			return fmt.Errorf("jails: state: history: invalid prefix")
 		}
-		recs := e.history[h.Prefix]
+		recs := e.history[h.Jail]
 		if recs == nil {
-			recs = make(map[string]*record)
-			e.history[h.Prefix] = recs
+			recs = make(map[netip.Prefix]record)
+			e.history[h.Jail] = recs
 		}
-		recs[h.Jail] = &record{Count: h.Count, Last: h.Last}
+		recs[h.Prefix] = record{Count: h.Count, Last: h.Last}
 		e.histMin = earlier(e.histMin, h.Last)
 	}
 	now := e.now()

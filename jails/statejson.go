@@ -2,6 +2,7 @@ package jails
 
 import (
 	"encoding/json"
+	"io"
 	"net/netip"
 	"strconv"
 	"time"
@@ -13,7 +14,48 @@ import (
 // encoding/json's reflection and its per-value MarshalJSON calls were most of that cost. State still
 // decodes with encoding/json.
 func (s *State) AppendJSON(b []byte) []byte {
-	b = append(b, `{"version":`...)
+	o := jsonOut{b: b}
+	s.encode(&o)
+	return o.b
+}
+
+// WriteJSON writes s to w as AppendJSON encodes it, a chunk at a time: the state of 20,000 banned
+// addresses is 2 MB of JSON, and growing one buffer to hold it all (copying it at each doubling, into
+// fresh memory) cost more than encoding it.
+func (s *State) WriteJSON(w io.Writer) error {
+	o := jsonOut{b: make([]byte, 0, 2*jsonChunk), w: w}
+	s.encode(&o)
+	o.flush()
+	return o.err
+}
+
+// jsonChunk is how much of the JSON WriteJSON gathers before writing it out.
+const jsonChunk = 32 << 10
+
+// jsonOut is where the encoder appends: b, written to w (when not nil) whenever it holds a chunk.
+type jsonOut struct {
+	b   []byte
+	w   io.Writer
+	err error
+}
+
+// spill writes b out once it holds a chunk; the encoder calls it between records.
+func (o *jsonOut) spill() {
+	if o.w != nil && len(o.b) >= jsonChunk {
+		o.flush()
+	}
+}
+
+func (o *jsonOut) flush() {
+	if o.w == nil || o.err != nil {
+		return
+	}
+	_, o.err = o.w.Write(o.b)
+	o.b = o.b[:0]
+}
+
+func (s *State) encode(o *jsonOut) {
+	b := append(o.b, `{"version":`...)
 	b = strconv.AppendInt(b, int64(s.Version), 10)
 	b = append(b, `,"jails":`...)
 	if s.Jails == nil {
@@ -24,7 +66,9 @@ func (s *State) AppendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = s.Jails[i].appendJSON(b)
+			o.b = b
+			s.Jails[i].encode(o)
+			b = o.b
 		}
 		b = append(b, ']')
 	}
@@ -43,14 +87,17 @@ func (s *State) AppendJSON(b []byte) []byte {
 			b = append(b, `,"last":`...)
 			b = AppendJSONTime(b, h.Last)
 			b = append(b, '}')
+			o.b = b
+			o.spill()
+			b = o.b
 		}
 		b = append(b, ']')
 	}
-	return append(b, '}')
+	o.b = append(b, '}')
 }
 
-func (js *JailState) appendJSON(b []byte) []byte {
-	b = append(b, `{"name":`...)
+func (js *JailState) encode(o *jsonOut) {
+	b := append(o.b, `{"name":`...)
 	b = AppendJSONString(b, js.Name)
 	if len(js.Windows) > 0 {
 		b = append(b, `,"windows":[`...)
@@ -74,16 +121,23 @@ func (js *JailState) appendJSON(b []byte) []byte {
 				b = append(b, ']')
 			}
 			b = append(b, '}')
+			o.b = b
+			o.spill()
+			b = o.b
 		}
 		b = append(b, ']')
 	}
 	if len(js.Bans) > 0 {
 		b = append(b, `,"bans":`...)
-		b = appendBans(b, js.Bans)
+		o.b = b
+		encodeBans(o, js.Bans)
+		b = o.b
 	}
 	if len(js.Past) > 0 {
 		b = append(b, `,"past":`...)
-		b = appendBans(b, js.Past)
+		o.b = b
+		encodeBans(o, js.Past)
+		b = o.b
 	}
 	if len(js.Forgiven) > 0 {
 		b = append(b, `,"forgiven":[`...)
@@ -96,6 +150,9 @@ func (js *JailState) appendJSON(b []byte) []byte {
 			b = append(b, `,"at":`...)
 			b = AppendJSONTime(b, f.At)
 			b = append(b, '}')
+			o.b = b
+			o.spill()
+			b = o.b
 		}
 		b = append(b, ']')
 	}
@@ -105,11 +162,11 @@ func (js *JailState) appendJSON(b []byte) []byte {
 	b = strconv.AppendUint(b, js.TotalFailed, 10)
 	b = append(b, `,"total_banned":`...)
 	b = strconv.AppendUint(b, js.TotalBanned, 10)
-	return append(b, '}')
+	o.b = append(b, '}')
 }
 
-func appendBans(b []byte, bans []Ban) []byte {
-	b = append(b, '[')
+func encodeBans(o *jsonOut, bans []Ban) {
+	b := append(o.b, '[')
 	for i, ban := range bans {
 		if i > 0 {
 			b = append(b, ',')
@@ -125,8 +182,11 @@ func appendBans(b []byte, bans []Ban) []byte {
 		b = append(b, `,"Count":`...)
 		b = strconv.AppendInt(b, int64(ban.Count), 10)
 		b = append(b, '}')
+		o.b = b
+		o.spill()
+		b = o.b
 	}
-	return append(b, ']')
+	o.b = append(b, ']')
 }
 
 func appendPrefix(b []byte, p netip.Prefix) []byte {

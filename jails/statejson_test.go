@@ -3,6 +3,7 @@ package jails
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -79,6 +80,44 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteJSONChunks: WriteJSON writes, a chunk at a time, what AppendJSON appends, and returns the
+// writer's error.
+func TestWriteJSONChunks(t *testing.T) {
+	s := State{Version: StateVersion, Jails: []JailState{{Name: "sshd"}}}
+	at := time.Unix(1_800_000_000, 0).UTC()
+	for i := 0; i < 3000; i++ {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32)
+		s.Jails[0].Windows = append(s.Jails[0].Windows, WindowState{Prefix: p, Times: []int64{1, 2}})
+		s.Jails[0].Past = append(s.Jails[0].Past, Ban{Jail: "sshd", Prefix: p, BannedAt: at, Expires: at, Count: 1})
+		s.Jails[0].Forgiven = append(s.Jails[0].Forgiven, ForgivenState{Prefix: p, At: at})
+		s.History = append(s.History, HistoryRec{Jail: "sshd", Prefix: p, Count: 1, Last: at})
+	}
+	w := &countingWriter{}
+	if err := s.WriteJSON(w); err != nil {
+		t.Fatal(err)
+	}
+	if want := s.AppendJSON(nil); !bytes.Equal(w.buf.Bytes(), want) {
+		t.Fatalf("WriteJSON wrote %d bytes that differ from AppendJSON's %d", w.buf.Len(), len(want))
+	}
+	if w.writes < 4 {
+		t.Errorf("%d bytes written in %d writes, want chunks", w.buf.Len(), w.writes)
+	}
+	if err := s.WriteJSON(failingWriter{}); err == nil {
+		t.Error("WriteJSON to a failing writer: no error")
+	}
+}
+
+type countingWriter struct {
+	buf    bytes.Buffer
+	writes int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.writes++; return w.buf.Write(p) }
+
+type failingWriter struct{}
+
+func (failingWriter) Write(p []byte) (int, error) { return 0, errors.New("disk full") }
 
 func BenchmarkStateJSON(b *testing.B) {
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
