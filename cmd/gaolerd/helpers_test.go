@@ -33,7 +33,13 @@ func binaries(t testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "github.com/gaoler/gaoler/cmd/gaolerd")
+		args := []string{"build", "-o", binDir + "/"}
+		if os.Getenv("GAOLER_RACE") != "" {
+			// The daemons the tests start report data races; with GORACE=halt_on_error=1 they
+			// stop at the first one, and the test fails.
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "github.com/gaoler/gaoler/cmd/gaolerd")...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
