@@ -78,7 +78,7 @@ type Engine struct {
 	// history is jail -> prefix -> bans: one map per jail (kept after the jail is removed, for
 	// increments over all jails) with records as values, so that tens of thousands of banned
 	// addresses cost one map entry each and nothing for the garbage collector to chase.
-	history map[string]map[netip.Prefix]record
+	history map[string]*prefixMap[record]
 	histMin time.Time // a lower bound of every record's Last (zero: unknown)
 }
 
@@ -95,9 +95,9 @@ type jail struct {
 	s        Settings
 	ignore   []netip.Prefix
 	windows  *windows
-	bans     map[netip.Prefix]*Ban // active: installed in the firewall
-	past     map[netip.Prefix]*Ban // decided from a backlog, already over by now(): not installed
-	wide     int                   // bans (active or past) shorter than a host prefix
+	bans     prefixMap[*Ban] // active: installed in the firewall
+	past     prefixMap[*Ban] // decided from a backlog, already over by now(): not installed
+	wide     int             // bans (active or past) shorter than a host prefix
 	forgiven map[netip.Prefix]time.Time
 	lastAt   time.Time // newest entry seen
 	// bansMin and pastMin are lower bounds of the Expires of bans and past (zero: unknown), so
@@ -114,7 +114,7 @@ func NewEngine(fw Firewall, ev Events, now func() time.Time, opts ...Option) *En
 		fw: fw, ev: ev, now: now,
 		selfAddrs: interfaceAddrs,
 		jails:     make(map[string]*jail),
-		history:   make(map[string]map[netip.Prefix]record),
+		history:   make(map[string]*prefixMap[record]),
 	}
 	for _, o := range opts {
 		o(e)
@@ -151,8 +151,6 @@ func (e *Engine) SetJail(name string, f *Filter, s Settings) error {
 		j = &jail{
 			name:     name,
 			windows:  newWindows(),
-			bans:     make(map[netip.Prefix]*Ban),
-			past:     make(map[netip.Prefix]*Ban),
 			forgiven: make(map[netip.Prefix]time.Time),
 		}
 		e.jails[name] = j
@@ -180,7 +178,7 @@ func (e *Engine) RemoveJail(name string) {
 	if j == nil {
 		return
 	}
-	for _, b := range sortedBans(j.bans) {
+	for _, b := range sortedBans(&j.bans) {
 		e.ev.Unbanned(b, "jail removed")
 	}
 	delete(e.jails, name)
@@ -247,30 +245,30 @@ func (j *jail) bannedAt(a netip.Addr, t time.Time) bool {
 // covering returns the active or past ban that contains a, or nil.
 func (j *jail) covering(a netip.Addr) *Ban {
 	host := netip.PrefixFrom(a, a.BitLen())
-	if b := j.bans[host]; b != nil {
+	if b := j.bans.at(host); b != nil {
 		return b
 	}
-	if b := j.past[host]; b != nil {
+	if b := j.past.at(host); b != nil {
 		return b
 	}
 	if a.Is6() && j.s.IPv6Prefix > 0 && j.s.IPv6Prefix < 128 {
 		k := j.s.key(a)
-		if b := j.bans[k]; b != nil {
+		if b := j.bans.at(k); b != nil {
 			return b
 		}
-		if b := j.past[k]; b != nil {
+		if b := j.past.at(k); b != nil {
 			return b
 		}
 	}
 	if j.wide == 0 {
 		return nil
 	}
-	for p, b := range j.bans {
+	for p, b := range j.bans.all() {
 		if p.Bits() < a.BitLen() && p.Contains(a) {
 			return b
 		}
 	}
-	for p, b := range j.past {
+	for p, b := range j.past.all() {
 		if p.Bits() < a.BitLen() && p.Contains(a) {
 			return b
 		}
@@ -281,11 +279,14 @@ func (j *jail) covering(a netip.Addr) *Ban {
 // previous returns how many times p was banned before, in jail j or in all jails.
 func (e *Engine) previous(j *jail, p netip.Prefix) int {
 	if !j.s.Increment.OverallJails {
-		return e.history[j.name][p].Count
+		if recs := e.history[j.name]; recs != nil {
+			return recs.at(p).Count
+		}
+		return 0
 	}
 	n := 0
 	for _, recs := range e.history {
-		n += recs[p].Count
+		n += recs.at(p).Count
 	}
 	return n
 }
@@ -300,25 +301,25 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration) (Ba
 	b := &Ban{Jail: j.name, Prefix: p, BannedAt: at, Expires: at.Add(d), Count: prev + 1}
 	recs := e.history[j.name]
 	if recs == nil {
-		recs = make(map[netip.Prefix]record)
+		recs = &prefixMap[record]{}
 		e.history[j.name] = recs
 	}
-	r := recs[p]
+	r := recs.at(p)
 	r.Count++
 	if b.Expires.After(r.Last) {
 		r.Last = b.Expires
 	}
-	recs[p] = r
+	recs.set(p, r)
 	e.histMin = earlier(e.histMin, r.Last)
 	j.banned++
 	delete(j.forgiven, p)
 	left := b.Expires.Sub(e.now())
 	if left <= 0 {
-		j.setBan(j.past, b)
+		j.setBan(&j.past, b)
 		j.pastMin = earlier(j.pastMin, b.Expires)
 		return *b, nil
 	}
-	j.setBan(j.bans, b)
+	j.setBan(&j.bans, b)
 	j.bansMin = earlier(j.bansMin, b.Expires)
 	err := e.fw.Ban(j.name, p, left)
 	e.ev.Banned(*b)
@@ -326,19 +327,19 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration) (Ba
 }
 
 // setBan stores b in m (j.bans or j.past), keeping the count of wide prefixes.
-func (j *jail) setBan(m map[netip.Prefix]*Ban, b *Ban) {
-	if old := m[b.Prefix]; old == nil && b.Prefix.Bits() < b.Prefix.Addr().BitLen() {
+func (j *jail) setBan(m *prefixMap[*Ban], b *Ban) {
+	if old := m.at(b.Prefix); old == nil && b.Prefix.Bits() < b.Prefix.Addr().BitLen() {
 		j.wide++
 	}
-	m[b.Prefix] = b
+	m.set(b.Prefix, b)
 }
 
 // dropBan deletes p from m, keeping the count of wide prefixes.
-func (j *jail) dropBan(m map[netip.Prefix]*Ban, p netip.Prefix) {
-	if _, ok := m[p]; ok && p.Bits() < p.Addr().BitLen() {
+func (j *jail) dropBan(m *prefixMap[*Ban], p netip.Prefix) {
+	if _, ok := m.get(p); ok && p.Bits() < p.Addr().BitLen() {
 		j.wide--
 	}
-	delete(m, p)
+	m.del(p)
 }
 
 // target finds the jail of a manual ban or unban and parses its address (see parseTarget).
@@ -406,9 +407,9 @@ func (e *Engine) Unban(jailName, addr string) (Ban, error) {
 	if err != nil {
 		return Ban{}, err
 	}
-	b := j.bans[p]
+	b := j.bans.at(p)
 	if b == nil {
-		for q, c := range j.bans {
+		for q, c := range j.bans.all() {
 			if q.Contains(a) && q.Bits() <= p.Bits() {
 				b = c
 				break
@@ -423,7 +424,7 @@ func (e *Engine) Unban(jailName, addr string) (Ban, error) {
 
 // unban lifts b, forgives its prefix, and reports it.
 func (e *Engine) unban(j *jail, b *Ban, reason string) error {
-	j.dropBan(j.bans, b.Prefix)
+	j.dropBan(&j.bans, b.Prefix)
 	j.windows.remove(b.Prefix)
 	j.forgiven[b.Prefix] = e.now()
 	err := e.fw.Unban(j.name, b.Prefix)
@@ -445,8 +446,8 @@ func (e *Engine) UnbanAll(jailName string) (int, error) {
 	n := 0
 	var errs []error
 	for _, j := range js {
-		for _, b := range sortedBans(j.bans) {
-			if err := e.unban(j, j.bans[b.Prefix], "unban-all"); err != nil {
+		for _, b := range sortedBans(&j.bans) {
+			if err := e.unban(j, j.bans.at(b.Prefix), "unban-all"); err != nil {
 				errs = append(errs, err)
 			}
 			n++
@@ -460,7 +461,7 @@ func (e *Engine) Bans(jailName string) []Ban {
 	var out []Ban
 	for _, j := range e.sortedJails() {
 		if jailName == "" || j.name == jailName {
-			out = append(out, sortedBans(j.bans)...)
+			out = append(out, sortedBans(&j.bans)...)
 		}
 	}
 	return out
@@ -474,12 +475,12 @@ func (e *Engine) Stats(jailName string) (Stats, error) {
 		return Stats{}, fmt.Errorf("%w %q", ErrNoSuchJail, jailName)
 	}
 	cutoff := e.now().Add(-j.s.FindTime).UnixNano()
-	st := Stats{CurrentlyBanned: len(j.bans), TotalFailed: j.failed, TotalBanned: j.banned}
-	for _, w := range j.windows.m {
+	st := Stats{CurrentlyBanned: j.bans.len(), TotalFailed: j.failed, TotalBanned: j.banned}
+	j.windows.each(func(w *window) {
 		if w.newest() >= cutoff {
 			st.CurrentlyFailed++
 		}
-	}
+	})
 	return st, nil
 }
 
@@ -489,22 +490,22 @@ func (e *Engine) Stats(jailName string) (Stats, error) {
 func (e *Engine) Expire(now time.Time) []Ban {
 	var out []Ban
 	for _, j := range e.sortedJails() {
-		if len(j.bans) > 0 && !now.Before(j.bansMin) {
+		if j.bans.len() > 0 && !now.Before(j.bansMin) {
 			j.bansMin = time.Time{}
-			for p, b := range j.bans {
+			for p, b := range j.bans.all() {
 				if !now.Before(b.Expires) {
 					out = append(out, *b)
-					j.dropBan(j.bans, p)
+					j.dropBan(&j.bans, p)
 				} else {
 					j.bansMin = earlier(j.bansMin, b.Expires)
 				}
 			}
 		}
-		if len(j.past) > 0 && !j.lastAt.Before(j.pastMin) {
+		if j.past.len() > 0 && !j.lastAt.Before(j.pastMin) {
 			j.pastMin = time.Time{}
-			for p, b := range j.past {
+			for p, b := range j.past.all() {
 				if !j.lastAt.Before(b.Expires) {
-					j.dropBan(j.past, p)
+					j.dropBan(&j.past, p)
 				} else {
 					j.pastMin = earlier(j.pastMin, b.Expires)
 				}
@@ -536,14 +537,14 @@ func (e *Engine) Expire(now time.Time) []Ban {
 	if len(e.history) > 0 && now.Sub(e.histMin) > HistoryRetention {
 		e.histMin = time.Time{}
 		for name, recs := range e.history {
-			for p, r := range recs {
+			for p, r := range recs.all() {
 				if now.Sub(r.Last) > HistoryRetention {
-					delete(recs, p)
+					recs.del(p)
 				} else {
 					e.histMin = earlier(e.histMin, r.Last)
 				}
 			}
-			if len(recs) == 0 {
+			if recs.len() == 0 {
 				delete(e.history, name)
 			}
 		}
@@ -555,7 +556,7 @@ func (e *Engine) Expire(now time.Time) []Ban {
 // until then instead of calling Expire on a timer; ok is false when no ban is running.
 func (e *Engine) NextExpiry() (t time.Time, ok bool) {
 	for _, j := range e.jails {
-		if len(j.bans) > 0 {
+		if j.bans.len() > 0 {
 			t, ok = earlier(t, j.bansMin), true
 		}
 	}
@@ -579,9 +580,9 @@ func (e *Engine) sortedJails() []*jail {
 	return js
 }
 
-func sortedBans(m map[netip.Prefix]*Ban) []Ban {
-	out := make([]Ban, 0, len(m))
-	for _, b := range m {
+func sortedBans(m *prefixMap[*Ban]) []Ban {
+	out := make([]Ban, 0, m.len())
+	for _, b := range m.all() {
 		out = append(out, *b)
 	}
 	slices.SortFunc(out, func(a, b Ban) int { return cmpBan(&a, &b) })

@@ -58,8 +58,8 @@ func (e *Engine) Snapshot() State {
 	for _, j := range e.sortedJails() {
 		js := JailState{
 			Name:        j.name,
-			Bans:        sortedBans(j.bans),
-			Past:        sortedBans(j.past),
+			Bans:        sortedBans(&j.bans),
+			Past:        sortedBans(&j.past),
 			LastEntry:   j.lastAt,
 			TotalFailed: j.failed,
 			TotalBanned: j.banned,
@@ -91,13 +91,13 @@ func (e *Engine) Snapshot() State {
 	}
 	n := 0
 	for _, recs := range e.history {
-		n += len(recs)
+		n += recs.len()
 	}
 	if n > 0 {
 		s.History = make([]HistoryRec, 0, n)
 	}
 	for name, recs := range e.history {
-		for p, r := range recs {
+		for p, r := range recs.all() {
 			s.History = append(s.History, HistoryRec{Jail: name, Prefix: p, Count: r.Count, Last: r.Last})
 		}
 	}
@@ -119,7 +119,7 @@ func (e *Engine) Restore(s State) error {
 	if s.Version != StateVersion {
 		return fmt.Errorf("jails: state version %d, want %d", s.Version, StateVersion)
 	}
-	e.history = make(map[string]map[netip.Prefix]record)
+	e.history = make(map[string]*prefixMap[record])
 	e.histMin = time.Time{}
 	for _, h := range s.History {
 		if !h.Prefix.IsValid() {
@@ -127,10 +127,10 @@ func (e *Engine) Restore(s State) error {
 		}
 		recs := e.history[h.Jail]
 		if recs == nil {
-			recs = make(map[netip.Prefix]record)
+			recs = &prefixMap[record]{}
 			e.history[h.Jail] = recs
 		}
-		recs[h.Prefix] = record{Count: h.Count, Last: h.Last}
+		recs.set(h.Prefix, record{Count: h.Count, Last: h.Last})
 		e.histMin = earlier(e.histMin, h.Last)
 	}
 	now := e.now()
@@ -141,15 +141,15 @@ func (e *Engine) Restore(s State) error {
 			continue
 		}
 		j.windows = newWindows()
-		j.bans = make(map[netip.Prefix]*Ban)
-		j.past = make(map[netip.Prefix]*Ban)
+		j.bans = prefixMap[*Ban]{}
+		j.past = prefixMap[*Ban]{}
 		j.wide = 0
 		j.bansMin, j.pastMin = time.Time{}, time.Time{}
 		j.forgiven = make(map[netip.Prefix]time.Time)
 		j.lastAt, j.failed, j.banned = js.LastEntry, js.TotalFailed, js.TotalBanned
 		for i := len(js.Windows) - 1; i >= 0; i-- {
 			ws := js.Windows[i]
-			if !ws.Prefix.IsValid() || j.windows.m[ws.Prefix] != nil {
+			if !ws.Prefix.IsValid() || j.windows.m.at(ws.Prefix) != nil {
 				continue
 			}
 			j.windows.pushBack(&window{key: ws.Prefix, times: append([]int64(nil), ws.Times...)})
@@ -163,7 +163,7 @@ func (e *Engine) Restore(s State) error {
 		for _, b := range js.Past {
 			b := b
 			b.Jail = j.name
-			j.setBan(j.past, &b)
+			j.setBan(&j.past, &b)
 			j.pastMin = earlier(j.pastMin, b.Expires)
 		}
 		for _, b := range js.Bans {
@@ -172,7 +172,7 @@ func (e *Engine) Restore(s State) error {
 			if !b.Prefix.IsValid() {
 				continue
 			}
-			j.setBan(j.bans, &b)
+			j.setBan(&j.bans, &b)
 			j.bansMin = earlier(j.bansMin, b.Expires)
 			if left := b.Expires.Sub(now); left > 0 {
 				if err := e.fw.Ban(j.name, b.Prefix, left); err != nil {

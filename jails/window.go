@@ -14,24 +14,24 @@ type window struct {
 
 // windows is a jail's failure windows: a map for lookup and a list for eviction order.
 type windows struct {
-	m    map[netip.Prefix]*window
+	m    prefixMap[*window]
 	head window // sentinel: head.next is the most recent, head.prev the stalest
 }
 
 func newWindows() *windows {
-	w := &windows{m: make(map[netip.Prefix]*window)}
+	w := &windows{}
 	w.head.next, w.head.prev = &w.head, &w.head
 	return w
 }
 
-func (ws *windows) len() int { return len(ws.m) }
+func (ws *windows) len() int { return ws.m.len() }
 
 // touch returns k's window, created if missing, moved to the front.
 func (ws *windows) touch(k netip.Prefix) *window {
-	w := ws.m[k]
+	w := ws.m.at(k)
 	if w == nil {
 		w = &window{key: k}
-		ws.m[k] = w
+		ws.m.set(k, w)
 	} else {
 		w.prev.next, w.next.prev = w.next, w.prev
 	}
@@ -43,18 +43,18 @@ func (ws *windows) touch(k netip.Prefix) *window {
 
 // pushBack adds a window at the stale end (Restore rebuilds the list from the stalest up with it).
 func (ws *windows) pushBack(w *window) {
-	ws.m[w.key] = w
+	ws.m.set(w.key, w)
 	w.next, w.prev = &ws.head, ws.head.prev
 	ws.head.prev.next = w
 	ws.head.prev = w
 }
 
 func (ws *windows) remove(k netip.Prefix) {
-	w := ws.m[k]
+	w := ws.m.at(k)
 	if w == nil {
 		return
 	}
-	delete(ws.m, k)
+	ws.m.del(k)
 	w.prev.next, w.next.prev = w.next, w.prev
 	w.prev, w.next = nil, nil
 }
