@@ -25,7 +25,8 @@ var (
 	buildErr  error
 )
 
-// binaries builds gaolerd once per test process and returns the directory holding them.
+// binaries builds gaolerd (and bareloop, the catch-up benchmark's reference) once per test process
+// and returns the directory holding them.
 func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -39,7 +40,8 @@ func binaries(t testing.TB) string {
 			// stop at the first one, and the test fails.
 			args = append(args, "-race")
 		}
-		cmd := exec.Command("go", append(args, "github.com/gaoler/gaoler/cmd/gaolerd")...)
+		cmd := exec.Command("go", append(args, "github.com/gaoler/gaoler/cmd/gaolerd",
+			"github.com/gaoler/gaoler/internal/bareloop/cmd/bareloop")...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
