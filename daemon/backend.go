@@ -62,9 +62,9 @@ func (s eventSink) Unbanned(b jails.Ban, reason string) {
 func (s eventSink) Failed(jail string, addr netip.Addr, at time.Time, rule string) {
 	d := s.d
 	if !d.failureLog.allow(d.batchNow, at) {
-		if d.bus != nil {
-			d.bus.CountersChanged(jail)
-		}
+		// Counted, not logged (a backlog, or a flood): the bus hears of the jail's counters once,
+		// when the batch is committed, not once per failure.
+		d.counted[jail] = true
 		return
 	}
 	a := addr.String()

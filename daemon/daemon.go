@@ -106,7 +106,8 @@ type Daemon struct {
 	restoredHits int
 	failures     minuteCounter
 	failureLog   failureLog
-	batchNow     time.Time // when the batch being handled arrived: the clock of its failure entries
+	batchNow     time.Time       // when the batch being handled arrived: the clock of its failure entries
+	counted      map[string]bool // jails with failures counted but not announced since the last commit
 	lastStatus   string
 	watchdog     time.Duration // WATCHDOG_USEC/2: how often to ping
 	lastPing     time.Time
@@ -133,6 +134,7 @@ func Run(ctx context.Context, o Options) error {
 		kick:       make(chan struct{}, 1),
 		readerDone: make(chan error, 1),
 		preCrash:   map[banKey]bool{},
+		counted:    map[string]bool{},
 		saveEvery:  d0,
 	}
 	cfg, err := config.Load(o.ConfigPath)
@@ -501,6 +503,12 @@ func (d *Daemon) commit() {
 	d.pending = nil
 	for _, emit := range pending {
 		emit()
+	}
+	for jail := range d.counted {
+		if d.bus != nil {
+			d.bus.CountersChanged(jail)
+		}
+		delete(d.counted, jail)
 	}
 }
 

@@ -131,6 +131,11 @@ func BenchmarkStateJSON(b *testing.B) {
 		}
 	}
 	s := e.Snapshot()
+	b.Run("Snapshot", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			e.Snapshot()
+		}
+	})
 	b.Run("encoding/json", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			json.Marshal(s)
