@@ -3,6 +3,7 @@ package jails
 import (
 	"iter"
 	"net/netip"
+	"slices"
 )
 
 // prefixMap maps prefixes to values. Single IPv4 addresses, nearly every key (sshd's attackers), are
@@ -68,8 +69,7 @@ func (m *prefixMap[V]) len() int { return len(m.v4) + len(m.other) }
 func (m *prefixMap[V]) all() iter.Seq2[netip.Prefix, V] {
 	return func(yield func(netip.Prefix, V) bool) {
 		for k, v := range m.v4 {
-			a := netip.AddrFrom4([4]byte{byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)})
-			if !yield(netip.PrefixFrom(a, 32), v) {
+			if !yield(v4Prefix(k), v) {
 				return
 			}
 		}
@@ -79,4 +79,47 @@ func (m *prefixMap[V]) all() iter.Seq2[netip.Prefix, V] {
 			}
 		}
 	}
+}
+
+// sorted yields every entry in cmpPrefix order. The single IPv4 addresses are sorted by their 4
+// bytes next to their values (a snapshot of 20,000 banned addresses spent most of its time sorting
+// whole records by netip.Prefix) and merged with the other prefixes.
+func (m *prefixMap[V]) sorted() iter.Seq2[netip.Prefix, V] {
+	return func(yield func(netip.Prefix, V) bool) {
+		// The 4 bytes in the high half, the value's index in the low: one slices.Sort of integers.
+		v4 := make([]uint64, 0, len(m.v4))
+		vals := make([]V, 0, len(m.v4))
+		for k, v := range m.v4 {
+			v4 = append(v4, uint64(k)<<32|uint64(len(vals)))
+			vals = append(vals, v)
+		}
+		slices.Sort(v4)
+		other := make([]netip.Prefix, 0, len(m.other))
+		for p := range m.other {
+			other = append(other, p)
+		}
+		slices.SortFunc(other, cmpPrefix)
+		i, k := 0, 0
+		for i < len(v4) || k < len(other) {
+			if i < len(v4) {
+				p := v4Prefix(uint32(v4[i] >> 32))
+				if k == len(other) || cmpPrefix(p, other[k]) < 0 {
+					if !yield(p, vals[uint32(v4[i])]) {
+						return
+					}
+					i++
+					continue
+				}
+			}
+			if !yield(other[k], m.other[other[k]]) {
+				return
+			}
+			k++
+		}
+	}
+}
+
+// v4Prefix is the single IPv4 address whose 4 bytes are k.
+func v4Prefix(k uint32) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)}), 32)
 }

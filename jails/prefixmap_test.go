@@ -2,6 +2,7 @@ package jails
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -41,5 +42,27 @@ func TestPrefixMap(t *testing.T) {
 	}
 	if m.len() != 0 || m.at(keys[0]) != 0 {
 		t.Errorf("after deleting everything: len %d", m.len())
+	}
+}
+
+// TestPrefixMapSorted: sorted yields cmpPrefix order, the single IPv4 addresses merged with the
+// other prefixes (an IPv4 /24 among them, IPv6 after).
+func TestPrefixMapSorted(t *testing.T) {
+	var m prefixMap[string]
+	for _, s := range []string{"2001:db8::1/128", "192.0.2.7/32", "10.0.0.1/32", "192.0.2.0/24",
+		"192.0.2.0/32", "2001:db8::/64", "198.51.100.1/32", "::ffff:10.0.0.1/128"} {
+		m.set(netip.MustParsePrefix(s), s)
+	}
+	want := []string{"10.0.0.1/32", "192.0.2.0/24", "192.0.2.0/32", "192.0.2.7/32", "198.51.100.1/32",
+		"::ffff:10.0.0.1/128", "2001:db8::/64", "2001:db8::1/128"}
+	var got []string
+	for p, v := range m.sorted() {
+		if p.String() != v {
+			t.Errorf("sorted yielded %s with the value of %s", p, v)
+		}
+		got = append(got, v)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("sorted:\n got %v\nwant %v", got, want)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -96,17 +95,16 @@ func (e *Engine) Snapshot() State {
 	if n > 0 {
 		s.History = make([]HistoryRec, 0, n)
 	}
-	for name, recs := range e.history {
-		for p, r := range recs.all() {
+	names := make([]string, 0, len(e.history))
+	for name := range e.history {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names { // by jail, then prefix
+		for p, r := range e.history[name].sorted() {
 			s.History = append(s.History, HistoryRec{Jail: name, Prefix: p, Count: r.Count, Last: r.Last})
 		}
 	}
-	slices.SortFunc(s.History, func(x, y HistoryRec) int {
-		if c := cmpPrefix(x.Prefix, y.Prefix); c != 0 {
-			return c
-		}
-		return strings.Compare(x.Jail, y.Jail)
-	})
 	return s
 }
 
