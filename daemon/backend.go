@@ -13,8 +13,8 @@ import (
 	"github.com/gaoler/gaoler/jails"
 )
 
-// eventSink receives the engine's decisions on the main loop and queues their announcements (journal
-// entry, bus signal) until the firewall change is in the kernel.
+// eventSink receives the engine's decisions (holding the daemon's mutex) and queues their
+// announcements (journal entry, bus signal) until the firewall change is in the kernel.
 type eventSink struct{ d *Daemon }
 
 func (s eventSink) Banned(b jails.Ban) {

@@ -1,7 +1,8 @@
 // Package daemon wires gaolerd together: it loads the config, builds the firewall, restores the
-// checkpoint, follows the journal, feeds the jail engine and serves the bus. It owns the one goroutine
-// (the main loop) that touches the engine; the journal reader, the bus and signals reach it through
-// channels, so the engine's maps are never shared under locks.
+// checkpoint, follows the journal, feeds the jail engine and serves the bus. One mutex guards the
+// engine and the daemon's state: the journal reader's goroutine takes it to handle each batch, and the
+// main loop holds it for everything else (bus requests, signals, timers), which reach it through
+// channels. The engine itself holds no locks.
 package daemon
 
 import (

@@ -66,5 +66,5 @@
 // the window that failed least recently is forgotten. See BenchmarkTrackedAddressBytes for the memory
 // each one costs.
 //
-// The Engine is owned by one goroutine (the daemon's main loop) and holds no locks.
+// The Engine holds no locks: one goroutine at a time uses it (the daemon guards it with its mutex).
 package jails

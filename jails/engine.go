@@ -66,8 +66,8 @@ func WithSelfAddrs(fn func() ([]netip.Prefix, error)) Option {
 	return func(e *Engine) { e.selfAddrs = fn }
 }
 
-// Engine counts failures and decides bans for a set of jails. It is owned by one goroutine (the
-// daemon's main loop) and is not safe for concurrent use.
+// Engine counts failures and decides bans for a set of jails. It is not safe for concurrent use: the
+// daemon calls it holding its mutex.
 type Engine struct {
 	fw        Firewall
 	ev        Events
