@@ -200,7 +200,7 @@ func (d *Daemon) afterManual(err error) {
 		return
 	}
 	d.commit()
-	d.save()
+	d.saveNow()
 }
 
 // jailConfig returns the enabled jail called name, or nil.

@@ -101,6 +101,7 @@ type Daemon struct {
 	realtimeUsec uint64
 	dirty        bool
 	lastSave     time.Time
+	saver        *saver        // writes the checkpoints
 	saveEvery    time.Duration // CheckpointInterval, or longer while a backlog is read
 	pending      []func()
 	preCrash     map[banKey]bool // bans in the kernel that the checkpoint did not know: re-derived, not new
@@ -150,6 +151,9 @@ func Run(ctx context.Context, o Options) error {
 	d.mu.Lock() // released by loop while it waits
 	if err := d.setUp(); err != nil {
 		d.stopReader()
+		if d.saver != nil {
+			d.saver.close()
+		}
 		d.mu.Unlock()
 		return err
 	}
@@ -164,6 +168,7 @@ func (d *Daemon) setUp() error {
 	if err := os.MkdirAll(cfg.Daemon.StateDirectory, 0o700); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
+	d.saver = newSaver(cfg.Daemon.StateDirectory, func(err error) { d.log.Errorf("%v", err) })
 	switch cfg.Daemon.Firewall {
 	case "none":
 		d.fw = firewall.NewNone()
@@ -515,15 +520,23 @@ func (d *Daemon) commit() {
 
 func (d *Daemon) discardPending() { d.pending = nil }
 
-// save writes the checkpoint: the last processed cursor with the state it produced.
-func (d *Daemon) save() {
-	cp := Checkpoint{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec, SavedAt: time.Now(), Engine: d.engine.Snapshot()}
-	if err := cp.Save(d.cfg.Daemon.StateDirectory); err != nil {
-		d.log.Errorf("%v", err)
-		return
-	}
+// save takes the checkpoint, the last processed cursor with the state it produced, and hands it to
+// the saver, which writes it on its own goroutine; it returns the checkpoint's number (see saveNow).
+func (d *Daemon) save() uint64 {
+	cp := &Checkpoint{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec, SavedAt: time.Now(), Engine: d.engine.Snapshot()}
+	n := d.saver.put(cp)
 	d.dirty = false
 	d.lastSave = time.Now()
+	return n
+}
+
+// saveNow saves and waits until the checkpoint is on disk: for what an admin is told is done (a manual
+// ban or unban, a reload) and at stop. A write that failed (logged by the saver) leaves the state dirty,
+// to be saved again.
+func (d *Daemon) saveNow() {
+	if err := d.saver.wait(d.save()); err != nil {
+		d.dirty = true
+	}
 }
 
 // tick runs when nextTick said something is due: it retires expired bans, writes a due checkpoint,
@@ -536,6 +549,9 @@ func (d *Daemon) tick(now time.Time) {
 	if n := d.failureLog.take(); n > 0 {
 		d.log.Event("", sdjournal.PriDebug, map[string]string{FieldCount: strconv.Itoa(n)},
 			"%d failures counted without an entry each (a backlog, or more than %d a second)", n, failureLogRate)
+	}
+	if d.saver.takeFailed() {
+		d.dirty = true // a checkpoint could not be written: try again
 	}
 	if d.dirty && now.Sub(d.lastSave) >= d.saveEvery {
 		d.save()
@@ -625,7 +641,7 @@ func (d *Daemon) reload() error {
 			d.readerRetry = time.Now().Add(time.Second)
 		}
 	}
-	d.save()
+	d.saveNow()
 	d.bus.JailsChanged()
 	d.log.Event(MsgReloaded, sdjournal.PriInfo, nil, "Reloaded: %s", d.summary())
 	return nil
@@ -643,7 +659,8 @@ func (d *Daemon) stop() error {
 	d.notify(sddaemon.SdNotifyStopping)
 	d.stopReader()
 	d.commit()
-	d.save()
+	d.saveNow()
+	d.saver.close()
 	d.log.Event(MsgStopped, sdjournal.PriInfo, nil, "Stopped: %d bans stay in the kernel until they expire", len(d.engine.Bans("")))
 	return nil
 }
