@@ -32,6 +32,20 @@ func (b backendOf) UnbanAll(jail string) (uint32, error)        { return b.f.Unb
 func (b backendOf) ListBans(jail string) ([]bus.BanInfo, error) { return b.f.ListBans(jail) }
 func (b backendOf) Reload() error                               { return b.f.Reload() }
 
+// serveFake serves a fake daemon's API on the bus at addr until the test ends.
+func serveFake(t *testing.T, addr string) *fakeDaemon {
+	fake := newFakeDaemon()
+	s := bus.NewServer(backendOf{fake})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Serve(ctx, func() (*dbus.Conn, error) { return dbus.Connect(addr) })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return fake
+}
+
 // runReal runs gaoler with the real bus client, on the system bus that DBUS_SYSTEM_BUS_ADDRESS names.
 func runReal(args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
@@ -56,15 +70,7 @@ func TestRealBus(t *testing.T) {
 		t.Errorf("status without a daemon: exit %d, stderr %q; want 1, %q", code, stderr, want)
 	}
 
-	fake := newFakeDaemon()
-	s := bus.NewServer(backendOf{fake})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Serve(ctx, func() (*dbus.Conn, error) { return dbus.Connect(addr) })
-	}()
-	defer func() { cancel(); <-done }()
+	serveFake(t, addr)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -116,15 +122,7 @@ func TestAsNobody(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	fake := newFakeDaemon()
-	s := bus.NewServer(backendOf{fake})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Serve(ctx, func() (*dbus.Conn, error) { return dbus.Connect(addr) })
-	}()
-	defer func() { cancel(); <-done }()
+	fake := serveFake(t, addr)
 
 	nobody := func(args ...string) (int, string) {
 		cmd := exec.Command("runuser", append([]string{"-u", "nobody", "--", bin}, args...)...)
