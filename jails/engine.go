@@ -1,7 +1,6 @@
 package jails
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -598,12 +597,6 @@ func cmpBan(a, b *Ban) int {
 }
 
 func cmpPrefix(a, b netip.Prefix) int {
-	if x, ok := v4Key(a); ok {
-		if y, ok := v4Key(b); ok {
-			// Two single IPv4 addresses, nearly every pair a snapshot sorts: compare 4 bytes.
-			return cmp.Compare(x, y)
-		}
-	}
 	if c := a.Addr().Compare(b.Addr()); c != 0 {
 		return c
 	}
