@@ -62,10 +62,7 @@ func (s eventSink) Unbanned(b jails.Ban, reason string) {
 func (s eventSink) Failed(jail string, addr netip.Addr, at time.Time, rule string) {
 	d := s.d
 	if !d.failureLog.allow(d.batchNow, at) {
-		// Counted, not logged (a backlog, or a flood): the bus hears of the jail's counters once,
-		// when the batch is committed, not once per failure.
-		d.counted[jail] = true
-		return
+		return // counted, not logged (a backlog, or a flood); handleBatch tells the bus once per batch
 	}
 	a := addr.String()
 	d.pending = append(d.pending, func() {

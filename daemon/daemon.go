@@ -58,8 +58,9 @@ type firewallBackend interface {
 type configJail = config.Jail
 
 type activeJail struct {
-	name  string
-	match journal.Match
+	name   string
+	match  journal.Match
+	failed bool // a failure in the batch being handled: the bus hears of the jail's counters after it
 }
 
 type banKey struct {
@@ -108,8 +109,7 @@ type Daemon struct {
 	restoredHits int
 	failures     minuteCounter
 	failureLog   failureLog
-	batchNow     time.Time       // when the batch being handled arrived: the clock of its failure entries
-	counted      map[string]bool // jails with failures counted but not announced since the last commit
+	batchNow     time.Time // when the batch being handled arrived: the clock of its failure entries
 	lastStatus   string
 	watchdog     time.Duration // WATCHDOG_USEC/2: how often to ping
 	lastPing     time.Time
@@ -136,7 +136,6 @@ func Run(ctx context.Context, o Options) error {
 		kick:       make(chan struct{}, 1),
 		readerDone: make(chan error, 1),
 		preCrash:   map[banKey]bool{},
-		counted:    map[string]bool{},
 		saveEvery:  d0,
 	}
 	cfg, err := config.Load(o.ConfigPath)
@@ -463,11 +462,13 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 			continue // the daemon never counts its own entries
 		}
 		at := time.UnixMicro(int64(e.Realtime))
-		for _, j := range d.active {
+		for k := range d.active {
+			j := &d.active[k]
 			if !j.match.Satisfied(e) {
 				continue
 			}
 			if d.engine.Handle(j.name, at, e.Message) {
+				j.failed = true
 				if e.Realtime > lastFailure {
 					lastFailure = e.Realtime
 				}
@@ -484,6 +485,15 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 	d.realtimeUsec = last.Realtime
 	d.dirty = true
 	d.commit()
+	// Once per batch, not per failure: the bus coalesces its signals anyway.
+	for k := range d.active {
+		if j := &d.active[k]; j.failed {
+			j.failed = false
+			if d.bus != nil {
+				d.bus.CountersChanged(j.name)
+			}
+		}
+	}
 	if len(d.preCrash) > 0 && last.Realtime >= uint64(d.start.UnixMicro()) {
 		d.preCrash = nil // caught up: from here on every ban is new
 	}
@@ -509,12 +519,6 @@ func (d *Daemon) commit() {
 	d.pending = nil
 	for _, emit := range pending {
 		emit()
-	}
-	for jail := range d.counted {
-		if d.bus != nil {
-			d.bus.CountersChanged(jail)
-		}
-		delete(d.counted, jail)
 	}
 }
 
