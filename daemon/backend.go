@@ -10,6 +10,7 @@ import (
 	sdjournal "github.com/coreos/go-systemd/v22/journal"
 
 	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/jails"
 )
 
@@ -30,11 +31,11 @@ func (s eventSink) Banned(b jails.Ban) {
 	addr := prefixString(b.Prefix)
 	bantime := b.Expires.Sub(b.BannedAt).Round(time.Second)
 	d.pending = append(d.pending, func() {
-		d.log.Event(MsgBan, sdjournal.PriNotice, map[string]string{
-			FieldJail: b.Jail, FieldAddress: addr,
-			FieldBanTime:  strconv.FormatInt(int64(bantime/time.Second), 10),
-			FieldExpires:  strconv.FormatInt(b.Expires.UnixMicro(), 10),
-			FieldBanCount: strconv.Itoa(b.Count),
+		d.log.Event(events.MsgBan, sdjournal.PriNotice, map[string]string{
+			events.FieldJail: b.Jail, events.FieldAddress: addr,
+			events.FieldBanTime:  strconv.FormatInt(int64(bantime/time.Second), 10),
+			events.FieldExpires:  strconv.FormatInt(b.Expires.UnixMicro(), 10),
+			events.FieldBanCount: strconv.Itoa(b.Count),
 		}, "Banned %s in jail %s for %s (ban #%d, until %s)", addr, b.Jail, bantime, b.Count,
 			b.Expires.Local().Format("2006-01-02 15:04:05"))
 		if d.bus != nil {
@@ -48,9 +49,9 @@ func (s eventSink) Unbanned(b jails.Ban, reason string) {
 	d := s.d
 	addr := prefixString(b.Prefix)
 	d.pending = append(d.pending, func() {
-		d.log.Event(MsgUnban, sdjournal.PriNotice, map[string]string{
-			FieldJail: b.Jail, FieldAddress: addr, FieldReason: reason,
-			FieldBanCount: strconv.Itoa(b.Count),
+		d.log.Event(events.MsgUnban, sdjournal.PriNotice, map[string]string{
+			events.FieldJail: b.Jail, events.FieldAddress: addr, events.FieldReason: reason,
+			events.FieldBanCount: strconv.Itoa(b.Count),
 		}, "Unbanned %s in jail %s (%s)", addr, b.Jail, reason)
 		if d.bus != nil {
 			d.bus.Unbanned(b.Jail, addr, reason)
@@ -66,8 +67,8 @@ func (s eventSink) Failed(jail string, addr netip.Addr, at time.Time, rule strin
 	}
 	a := addr.String()
 	d.pending = append(d.pending, func() {
-		d.log.Event(MsgFailure, sdjournal.PriDebug, map[string]string{
-			FieldJail: jail, FieldAddress: a, FieldRule: rule,
+		d.log.Event(events.MsgFailure, sdjournal.PriDebug, map[string]string{
+			events.FieldJail: jail, events.FieldAddress: a, events.FieldRule: rule,
 		}, "Failure from %s in jail %s (rule: %s)", a, jail, rule)
 		if d.bus != nil {
 			d.bus.CountersChanged(jail)
@@ -132,7 +133,7 @@ func (b backend) Jail(name string) (bus.JailInfo, error) {
 func (b backend) Ban(jail, address string, seconds uint64) error {
 	var err error
 	b.d.do(func() {
-		_, err = b.d.engine.Ban(jail, address, time.Duration(seconds)*time.Second)
+		_, err = b.d.engine.Ban(jail, address, time.Duration(seconds)*time.Second, events.Origin{Kind: events.OriginManual})
 		b.d.afterManual(err)
 	})
 	return busError(err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gaoler/gaoler/bus"
 	"github.com/gaoler/gaoler/config"
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/firewall"
 	"github.com/gaoler/gaoler/jails"
 	"github.com/gaoler/gaoler/journal"
@@ -217,7 +218,7 @@ func (d *Daemon) setUp() error {
 	if err := d.fw.Flush(); err != nil {
 		return fmt.Errorf("firewall: restoring bans: %w", err)
 	}
-	d.log.Event(MsgFirewallRestored, sdjournal.PriNotice, map[string]string{FieldCount: strconv.Itoa(restored)},
+	d.log.Event(events.MsgFirewallRestored, sdjournal.PriNotice, map[string]string{events.FieldCount: strconv.Itoa(restored)},
 		"Firewall restored: %d bans", restored)
 	d.discardPending() // Restore announces nothing
 
@@ -231,13 +232,13 @@ func (d *Daemon) setUp() error {
 	}))
 	go d.bus.Serve(d.ctx, bus.SystemBus) // honours DBUS_SYSTEM_BUS_ADDRESS
 	go d.fw.Heal(d.ctx, func(n int) {
-		d.log.Event(MsgFirewallRestored, sdjournal.PriNotice, map[string]string{FieldCount: strconv.Itoa(n)},
+		d.log.Event(events.MsgFirewallRestored, sdjournal.PriNotice, map[string]string{events.FieldCount: strconv.Itoa(n)},
 			"Firewall restored: %d bans (the table had been changed or removed)", n)
 	})
 	if wd, err := sddaemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
 		d.watchdog = wd / 2
 	}
-	d.log.Event(MsgStarted, sdjournal.PriInfo, nil, "Started: %s", d.summary())
+	d.log.Event(events.MsgStarted, sdjournal.PriInfo, nil, "Started: %s", d.summary())
 	d.notify(sddaemon.SdNotifyReady)
 	d.updateStatus()
 	return nil
@@ -467,7 +468,7 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 			if !j.match.Satisfied(e) {
 				continue
 			}
-			if d.engine.Handle(j.name, at, e.Message) {
+			if d.engine.Handle(j.name, events.Entry{Time: at, Message: e.Message, Cursor: e.Cursor}) {
 				j.failed = true
 				if e.Realtime > lastFailure {
 					lastFailure = e.Realtime
@@ -551,7 +552,7 @@ func (d *Daemon) tick(now time.Time) {
 	}
 	d.commit()
 	if n := d.failureLog.take(); n > 0 {
-		d.log.Event("", sdjournal.PriDebug, map[string]string{FieldCount: strconv.Itoa(n)},
+		d.log.Event("", sdjournal.PriDebug, map[string]string{events.FieldCount: strconv.Itoa(n)},
 			"%d failures counted without an entry each (a backlog, or more than %d a second)", n, failureLogRate)
 	}
 	if d.saver.takeFailed() {
@@ -647,13 +648,13 @@ func (d *Daemon) reload() error {
 	}
 	d.saveNow()
 	d.bus.JailsChanged()
-	d.log.Event(MsgReloaded, sdjournal.PriInfo, nil, "Reloaded: %s", d.summary())
+	d.log.Event(events.MsgReloaded, sdjournal.PriInfo, nil, "Reloaded: %s", d.summary())
 	return nil
 }
 
 func (d *Daemon) logConfigError(err error) {
 	for _, line := range strings.Split(err.Error(), "\n") {
-		d.log.Event(MsgConfigError, sdjournal.PriErr, nil, "Config error: %s", line)
+		d.log.Event(events.MsgConfigError, sdjournal.PriErr, nil, "Config error: %s", line)
 	}
 }
 
@@ -665,7 +666,7 @@ func (d *Daemon) stop() error {
 	d.commit()
 	d.saveNow()
 	d.saver.close()
-	d.log.Event(MsgStopped, sdjournal.PriInfo, nil, "Stopped: %d bans stay in the kernel until they expire", len(d.engine.Bans("")))
+	d.log.Event(events.MsgStopped, sdjournal.PriInfo, nil, "Stopped: %d bans stay in the kernel until they expire", len(d.engine.Bans("")))
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/gaoler/gaoler/events"
 )
 
 // Logger writes gaolerd's events: structured entries to the journal when journald is there, else
@@ -46,7 +48,7 @@ func (l *Logger) Event(id string, pri journal.Priority, fields map[string]string
 		for k, v := range fields {
 			vars[k] = v
 		}
-		vars["SYSLOG_IDENTIFIER"] = SyslogIdentifier
+		vars["SYSLOG_IDENTIFIER"] = events.SyslogIdentifier
 		if id != "" {
 			vars["MESSAGE_ID"] = id
 		}

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/gaoler/gaoler/events"
 )
 
 // sshdMix is a realistic mix of sshd messages: about 10% failures, the rest logins, disconnects and
@@ -80,7 +82,7 @@ func BenchmarkTrackedAddressBytes(b *testing.B) {
 				runtime.ReadMemStats(&before)
 				for k := range 4 { // maxretry-1 failures each: the fullest a window gets
 					for i, m := range msgs {
-						e.Handle("sshd", t0.Add(time.Duration(k*n+i)), m)
+						e.Handle("sshd", events.Entry{Time: t0.Add(time.Duration(k*n + i)), Message: m})
 					}
 				}
 				runtime.GC()
@@ -115,7 +117,7 @@ func BenchmarkHandle(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		e.Handle("sshd", t0.Add(time.Duration(i)*time.Millisecond), msgs[i%len(msgs)])
+		e.Handle("sshd", events.Entry{Time: t0.Add(time.Duration(i) * time.Millisecond), Message: msgs[i%len(msgs)]})
 	}
 }
 
@@ -138,7 +140,7 @@ func BenchmarkCatchUpEngine(b *testing.B) {
 		e := NewEngine(newFakeFirewall(clock), nopEvents{}, clock.now)
 		e.SetJail("sshd", f, Settings{BanTime: 10 * time.Minute, FindTime: 30 * 24 * time.Hour, MaxRetry: 5})
 		for k := 0; k < n; k++ {
-			e.Handle("sshd", start.Add(time.Duration(k)*500*time.Millisecond), msgs[k%addrs])
+			e.Handle("sshd", events.Entry{Time: start.Add(time.Duration(k) * 500 * time.Millisecond), Message: msgs[k%addrs]})
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gaoler/gaoler/events"
 )
 
 // Errors of the Engine's methods, for callers to branch on with errors.Is.
@@ -47,7 +49,10 @@ type Ban struct {
 	Prefix   netip.Prefix // /32, /128, or /ipv6_prefix
 	BannedAt time.Time
 	Expires  time.Time
-	Count    int // bans of this prefix so far, this one included (over all jails with increment.overalljails)
+	Count    int            // bans of this prefix so far, this one included (over all jails with increment.overalljails)
+	Origin   events.Origin  `json:"-"` // not yet in the checkpoint
+	Rule     string         `json:"-"` // the filter rule of the failure that made the ban ("" for other origins)
+	Entries  []events.Entry `json:"-"` // the journal entries behind the ban, oldest first, at most maxretry
 }
 
 // Stats are a jail's counters, as `gaoler status` shows them.
@@ -188,12 +193,13 @@ func (e *Engine) RemoveJail(name string) {
 // message is a failure (a filter matched, the address is not ignored). A failure from an address the
 // jail has banned at the entry's time, or that an admin forgave after the entry's time, is reported but
 // not counted. The failure that reaches maxretry within findtime bans.
-func (e *Engine) Handle(jailName string, at time.Time, message string) (failure bool) {
+func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 	j := e.jails[jailName]
 	if j == nil || j.filter == nil {
 		return false
 	}
-	addr, rule, ok := j.filter.Match(message)
+	at := entry.Time
+	addr, rule, ok := j.filter.Match(entry.Message)
 	if !ok || j.ignored(addr) {
 		return false
 	}
@@ -219,7 +225,7 @@ func (e *Engine) Handle(jailName string, at time.Time, message string) (failure 
 		}
 	}
 	j.windows.remove(k)
-	e.ban(j, k, at, 0)
+	e.ban(j, k, at, 0, events.Origin{Kind: events.OriginFilter}, rule, []events.Entry{entry})
 	return true
 }
 
@@ -293,12 +299,13 @@ func (e *Engine) previous(j *jail, p netip.Prefix) int {
 
 // ban bans p in j from at, for d (0: the jail's ban time with increments). A ban already over by
 // now() is recorded (history, totals) but neither installed nor announced.
-func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration) (Ban, error) {
+func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, o events.Origin, rule string, entries []events.Entry) (Ban, error) {
 	prev := e.previous(j, p)
 	if d <= 0 {
 		d = j.s.banTime(prev)
 	}
-	b := &Ban{Jail: j.name, Prefix: p, BannedAt: at, Expires: at.Add(d), Count: prev + 1}
+	b := &Ban{Jail: j.name, Prefix: p, BannedAt: at, Expires: at.Add(d), Count: prev + 1,
+		Origin: o, Rule: rule, Entries: entries}
 	recs := e.history[j.name]
 	if recs == nil {
 		recs = &prefixMap[record]{}
@@ -379,7 +386,7 @@ func (j *jail) parseTarget(s string) (netip.Prefix, netip.Addr, error) {
 // increments), through the same path as a ban the jail decides: history, firewall, Banned. Banning a
 // banned prefix again replaces its ban (a new expiry); an address or CIDR inside a wider running ban of
 // the jail (an IPv6 /64, say) returns that ban unchanged. Ignored addresses are ErrIgnored.
-func (e *Engine) Ban(jailName, addr string, d time.Duration) (Ban, error) {
+func (e *Engine) Ban(jailName, addr string, d time.Duration, o events.Origin) (Ban, error) {
 	j, p, a, err := e.target(jailName, addr)
 	if err != nil {
 		return Ban{}, err
@@ -396,7 +403,7 @@ func (e *Engine) Ban(jailName, addr string, d time.Duration) (Ban, error) {
 		return *b, nil
 	}
 	j.windows.remove(p)
-	return e.ban(j, p, now, d)
+	return e.ban(j, p, now, d, o, "", nil)
 }
 
 // Unban lifts the jail's ban of addr (the ban whose prefix is addr's, or contains it) through the

@@ -10,9 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gaoler/gaoler/events"
 )
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+// manual is the origin of the tests' manual bans.
+var manual = events.Origin{Kind: events.OriginManual}
 
 // fakeClock is the engine's now().
 type fakeClock struct{ t time.Time }
@@ -114,7 +119,7 @@ func (h *harness) fail(addr string, off time.Duration) bool {
 	if at.After(h.clock.t) {
 		h.clock.t = at
 	}
-	return h.e.Handle("sshd", at, failMsg(addr))
+	return h.e.Handle("sshd", events.Entry{Time: at, Message: failMsg(addr)})
 }
 
 func TestWindow(t *testing.T) {
@@ -167,7 +172,7 @@ func TestWindow(t *testing.T) {
 func TestNonFailuresAndIgnores(t *testing.T) {
 	h := newHarness(t, settings())
 	for _, m := range []string{"Accepted password for root from 192.0.2.1 port 22 ssh2", "Connection closed by 192.0.2.1 port 22"} {
-		if h.e.Handle("sshd", t0, m) {
+		if h.e.Handle("sshd", events.Entry{Time: t0, Message: m}) {
 			t.Errorf("%q is a failure", m)
 		}
 	}
@@ -181,10 +186,10 @@ func TestNonFailuresAndIgnores(t *testing.T) {
 	if len(h.ev.log) != 0 || len(h.fw.calls) != 0 {
 		t.Errorf("events %v firewall %v", h.ev.log, h.fw.calls)
 	}
-	if _, err := h.e.Ban("sshd", "10.0.0.5", 0); !errors.Is(err, ErrIgnored) {
+	if _, err := h.e.Ban("sshd", "10.0.0.5", 0, manual); !errors.Is(err, ErrIgnored) {
 		t.Errorf("manual ban of ignored: %v", err)
 	}
-	if h.e.Handle("nope", t0, failMsg("192.0.2.1")) {
+	if h.e.Handle("nope", events.Entry{Time: t0, Message: failMsg("192.0.2.1")}) {
 		t.Error("unknown jail handled")
 	}
 	// ignoreself off: the host's address counts
@@ -205,7 +210,7 @@ func TestIncrements(t *testing.T) {
 			h := newHarness(t, s)
 			f, _ := SSHD(ModeNormal)
 			h.e.SetJail("other", f, s)
-			h.e.Handle("other", t0, failMsg("192.0.2.1")) // a ban in another jail
+			h.e.Handle("other", events.Entry{Time: t0, Message: failMsg("192.0.2.1")}) // a ban in another jail
 			var got []time.Duration
 			off := time.Duration(0)
 			for range 4 {
@@ -241,7 +246,7 @@ func TestIPv6Prefix(t *testing.T) {
 	for i := range 5 {
 		h.fail(fmt.Sprintf("2001:db8:1:2::%x", 100+i), 3*time.Second)
 	}
-	if _, err := h.e.Ban("sshd", "2001:db8:1:2::77", 0); err != nil {
+	if _, err := h.e.Ban("sshd", "2001:db8:1:2::77", 0, manual); err != nil {
 		t.Fatal(err)
 	}
 	if len(h.e.Bans("sshd")) != 1 || len(h.fw.calls) != 1 {
@@ -262,20 +267,20 @@ func TestIPv6Prefix(t *testing.T) {
 
 func TestManualBanUnban(t *testing.T) {
 	h := newHarness(t, settings())
-	b, err := h.e.Ban("sshd", "192.0.2.5", time.Hour)
+	b, err := h.e.Ban("sshd", "192.0.2.5", time.Hour, manual)
 	if err != nil || !b.Expires.Equal(t0.Add(time.Hour)) || b.Count != 1 {
 		t.Fatalf("Ban = %+v, %v", b, err)
 	}
-	if _, err := h.e.Ban("sshd", "not-an-ip", 0); !errors.Is(err, ErrInvalidAddress) {
+	if _, err := h.e.Ban("sshd", "not-an-ip", 0, manual); !errors.Is(err, ErrInvalidAddress) {
 		t.Errorf("invalid: %v", err)
 	}
-	if _, err := h.e.Ban("nope", "192.0.2.5", 0); !errors.Is(err, ErrNoSuchJail) {
+	if _, err := h.e.Ban("nope", "192.0.2.5", 0, manual); !errors.Is(err, ErrNoSuchJail) {
 		t.Errorf("no jail: %v", err)
 	}
 	if _, err := h.e.Unban("sshd", "192.0.2.6"); !errors.Is(err, ErrNotBanned) {
 		t.Errorf("not banned: %v", err)
 	}
-	if _, err := h.e.Ban("sshd", "198.51.100.0/24", 0); err != nil {
+	if _, err := h.e.Ban("sshd", "198.51.100.0/24", 0, manual); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := h.e.UnbanAll(""); n != 2 || err != nil {
@@ -299,7 +304,7 @@ func TestUnbanForgives(t *testing.T) {
 	}
 	// a backlog of failures from before the unban: forgiven
 	for i := range 5 {
-		h.e.Handle("sshd", t0.Add(3*time.Second+time.Duration(i)*time.Second), failMsg("192.0.2.1"))
+		h.e.Handle("sshd", events.Entry{Time: t0.Add(3*time.Second + time.Duration(i)*time.Second), Message: failMsg("192.0.2.1")})
 	}
 	if len(h.e.Bans("")) != 0 {
 		t.Fatalf("forgiven failures banned again: %v", h.e.Bans(""))
@@ -307,7 +312,7 @@ func TestUnbanForgives(t *testing.T) {
 	// the same through a snapshot and restore
 	h2 := restored(t, h, settings())
 	for i := range 5 {
-		h2.e.Handle("sshd", t0.Add(10*time.Second+time.Duration(i)*time.Second), failMsg("192.0.2.1"))
+		h2.e.Handle("sshd", events.Entry{Time: t0.Add(10*time.Second + time.Duration(i)*time.Second), Message: failMsg("192.0.2.1")})
 	}
 	if len(h2.e.Bans("")) != 0 {
 		t.Fatalf("restored engine banned forgiven failures")
@@ -327,7 +332,7 @@ func TestBacklogBanInThePast(t *testing.T) {
 	h := newHarness(t, settings())
 	h.clock.t = t0.Add(time.Hour)
 	for i := range 6 {
-		h.e.Handle("sshd", t0.Add(time.Duration(i)*time.Second), failMsg("192.0.2.1"))
+		h.e.Handle("sshd", events.Entry{Time: t0.Add(time.Duration(i) * time.Second), Message: failMsg("192.0.2.1")})
 	}
 	if len(h.fw.calls) != 0 || h.ev.count("banned") != 0 || len(h.e.Bans("")) != 0 {
 		t.Fatalf("past ban installed: %v %v", h.fw.calls, h.ev.log)
@@ -338,7 +343,7 @@ func TestBacklogBanInThePast(t *testing.T) {
 	}
 	// the history counts it: the next ban is #2
 	for i := range 3 {
-		h.e.Handle("sshd", t0.Add(55*time.Minute+time.Duration(i)*time.Second), failMsg("192.0.2.1"))
+		h.e.Handle("sshd", events.Entry{Time: t0.Add(55*time.Minute + time.Duration(i)*time.Second), Message: failMsg("192.0.2.1")})
 	}
 	if b := h.e.Bans(""); len(b) != 1 || b[0].Count != 2 {
 		t.Errorf("bans %v", b)
@@ -398,7 +403,7 @@ func script() []op {
 		}
 	}
 	entry := func(d time.Duration, msg string) op {
-		return func(h *harness) { h.e.Handle("sshd", t0.Add(d), msg) }
+		return func(h *harness) { h.e.Handle("sshd", events.Entry{Time: t0.Add(d), Message: msg}) }
 	}
 	addrs := []string{"192.0.2.1", "192.0.2.2", "2001:db8:1::1", "2001:db8:1::2", "198.51.100.7", "10.0.0.1"}
 	// a backlog first (clock an hour ahead), then live traffic
@@ -413,11 +418,11 @@ func script() []op {
 		}
 		switch i {
 		case 10:
-			ops = append(ops, func(h *harness) { h.e.Ban("sshd", "203.0.113.50", 0) })
+			ops = append(ops, func(h *harness) { h.e.Ban("sshd", "203.0.113.50", 0, manual) })
 		case 20:
 			ops = append(ops, func(h *harness) { h.e.Unban("sshd", "192.0.2.1") })
 		case 30:
-			ops = append(ops, func(h *harness) { h.e.Ban("sshd", "2001:db8:2::/48", 5*time.Minute) })
+			ops = append(ops, func(h *harness) { h.e.Ban("sshd", "2001:db8:2::/48", 5*time.Minute, manual) })
 		case 45:
 			ops = append(ops, func(h *harness) { h.e.UnbanAll("sshd") })
 		}
@@ -472,7 +477,7 @@ func TestSnapshotRestoreEquivalence(t *testing.T) {
 
 func TestRemoveJail(t *testing.T) {
 	h := newHarness(t, settings())
-	h.e.Ban("sshd", "192.0.2.1", 0)
+	h.e.Ban("sshd", "192.0.2.1", 0, manual)
 	h.e.RemoveJail("sshd")
 	if h.ev.log[len(h.ev.log)-1] != "unbanned sshd 192.0.2.1/32 jail removed" {
 		t.Errorf("events %v", h.ev.log)
@@ -490,8 +495,8 @@ func TestNextExpiry(t *testing.T) {
 	if _, ok := e.NextExpiry(); ok {
 		t.Fatalf("NextExpiry with no bans: ok")
 	}
-	e.Ban("sshd", "192.0.2.1", 10*time.Minute)
-	e.Ban("sshd", "192.0.2.2", 5*time.Minute)
+	e.Ban("sshd", "192.0.2.1", 10*time.Minute, manual)
+	e.Ban("sshd", "192.0.2.2", 5*time.Minute, manual)
 	start := clock.t
 	next, ok := e.NextExpiry()
 	if !ok || next.After(start.Add(5*time.Minute)) {

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/gaoler/gaoler/events"
 )
 
 // TestAppendJSONMatchesEncodingJSON: the hand-written encoder writes exactly the bytes of
@@ -127,7 +129,7 @@ func BenchmarkStateJSON(b *testing.B) {
 	for i := 0; i < 20000; i++ {
 		a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
 		for k := 0; k < 6; k++ {
-			e.Handle("sshd", clock.t.Add(-time.Hour), "Failed password for root from "+a.String()+" port 22 ssh2")
+			e.Handle("sshd", events.Entry{Time: clock.t.Add(-time.Hour), Message: "Failed password for root from " + a.String() + " port 22 ssh2"})
 		}
 	}
 	s := e.Snapshot()

@@ -18,7 +18,7 @@ import (
 	"github.com/coreos/go-systemd/v22/sdjournal"
 
 	"github.com/gaoler/gaoler/config"
-	events "github.com/gaoler/gaoler/daemon" // the MESSAGE_IDs and fields of gaolerd's entries
+	"github.com/gaoler/gaoler/events"
 )
 
 const logSynopsis = "log [-f] [-n N] [--jail JAIL] [--since TIME] [--json] [--directory DIR]"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/journal"
 
-	events "github.com/gaoler/gaoler/daemon"
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/internal/testenv"
 )
 

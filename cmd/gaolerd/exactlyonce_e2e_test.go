@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gaoler/gaoler/daemon"
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/internal/testenv"
 )
 
@@ -121,7 +121,7 @@ enabled = true
 	// A ban re-derived after a crash from entries the checkpoint had not covered is a restoration:
 	// no second ban entry for any address.
 	out, err := exec.Command("journalctl", "-q", "--no-pager", "-o", "cat", "--output-fields=GAOLER_ADDRESS",
-		"MESSAGE_ID="+daemon.MsgBan, "SYSLOG_IDENTIFIER=gaolerd", "--since", start.Format("2006-01-02 15:04:05")).Output()
+		"MESSAGE_ID="+events.MsgBan, "SYSLOG_IDENTIFIER=gaolerd", "--since", start.Format("2006-01-02 15:04:05")).Output()
 	if err != nil {
 		t.Fatalf("journalctl: %v", err)
 	}

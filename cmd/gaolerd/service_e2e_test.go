@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gaoler/gaoler/daemon"
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/internal/testenv"
 )
 
@@ -174,7 +174,7 @@ func TestReloadKeepsState(t *testing.T) {
 	pid := strconv.Itoa(d.cmd.Process.Pid)
 	var out []byte
 	waitFor(5*time.Second, func() bool {
-		out, _ = exec.Command("journalctl", "-q", "--no-pager", "-o", "cat", "MESSAGE_ID="+daemon.MsgConfigError, "_PID="+pid).Output()
+		out, _ = exec.Command("journalctl", "-q", "--no-pager", "-o", "cat", "MESSAGE_ID="+events.MsgConfigError, "_PID="+pid).Output()
 		return len(out) > 0
 	})
 	if !strings.Contains(string(out), filepath.Base(cfg)+":") {

@@ -1,4 +1,4 @@
-package daemon
+package events
 
 // The MESSAGE_IDs of gaolerd's own journal entries. They are fixed forever: scripts filter on them
 // (journalctl MESSAGE_ID=...), `gaoler log` reads them, and packaging/catalog/gaoler.catalog explains each

@@ -1,0 +1,153 @@
+package events
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Hub hands events to subscribers. Publish never blocks: each subscriber has its own bounded queue
+// and goroutine, so a slow subscriber (a mail server, a webhook, a NATS publish) slows only itself.
+// When a subscriber's queue is full, its oldest event is dropped and counted. Events reach each
+// subscriber in the order they were published.
+type Hub struct {
+	mu     sync.Mutex
+	subs   []*subscription
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// subscription is one subscriber's queue.
+type subscription struct {
+	name    string
+	size    int
+	handle  func(Event)
+	mu      sync.Mutex
+	queue   []Event
+	wake    chan struct{}
+	done    bool
+	dropped atomic.Uint64
+	handled atomic.Uint64
+}
+
+// NewHub returns a hub with no subscribers.
+func NewHub() *Hub { return &Hub{} }
+
+// Subscribe adds a subscriber called name whose handle runs on a goroutine of its own for each event,
+// in order; at most size events wait for it (size < 1 means 1). Subscribing after Close does nothing.
+func (h *Hub) Subscribe(name string, size int, handle func(Event)) {
+	if size < 1 {
+		size = 1
+	}
+	s := &subscription{name: name, size: size, handle: handle, wake: make(chan struct{}, 1)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.subs = append(h.subs, s)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		s.run()
+	}()
+}
+
+// Publish queues ev for every subscriber, without waiting for any of them.
+func (h *Hub) Publish(ev Event) {
+	h.mu.Lock()
+	subs := h.subs
+	h.mu.Unlock()
+	for _, s := range subs {
+		s.put(ev)
+	}
+}
+
+// Stats are a subscriber's counters.
+type Stats struct {
+	Name    string
+	Queued  int    // waiting now
+	Handled uint64 // handed to the subscriber
+	Dropped uint64 // dropped because its queue was full
+}
+
+// Stats returns every subscriber's counters, in the order they subscribed.
+func (h *Hub) Stats() []Stats {
+	h.mu.Lock()
+	subs := h.subs
+	h.mu.Unlock()
+	out := make([]Stats, 0, len(subs))
+	for _, s := range subs {
+		s.mu.Lock()
+		n := len(s.queue)
+		s.mu.Unlock()
+		out = append(out, Stats{Name: s.name, Queued: n, Handled: s.handled.Load(), Dropped: s.dropped.Load()})
+	}
+	return out
+}
+
+// Close stops taking events, lets every subscriber finish what is queued for it, and waits.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	subs := h.subs
+	h.subs = nil
+	h.mu.Unlock()
+	for _, s := range subs {
+		s.mu.Lock()
+		s.done = true
+		s.mu.Unlock()
+		s.signal()
+	}
+	h.wg.Wait()
+}
+
+func (s *subscription) put(ev Event) {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.size {
+		s.queue[0] = Event{} // let the dropped event's entries go
+		s.queue = s.queue[1:]
+		s.dropped.Add(1)
+	}
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *subscription) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *subscription) run() {
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			done := s.done
+			s.mu.Unlock()
+			if done {
+				return
+			}
+			<-s.wake
+			continue
+		}
+		ev := s.queue[0]
+		s.queue[0] = Event{}
+		s.queue = s.queue[1:]
+		if len(s.queue) == 0 {
+			s.queue = s.queue[:0:0] // the slice walked forward: let its array go
+		}
+		s.mu.Unlock()
+		s.handle(ev)
+		s.handled.Add(1)
+	}
+}
