@@ -48,6 +48,11 @@
 //     a failure; in ddos mode the "Connection closed by H port P [preauth]" or "banner exchange:
 //     Connection from H ..." that sshd writes for the same connection is.
 //
+// Logins. Filter.Classify reads a message as a Failure, a Login or None. The sshd filter reports
+// "Accepted <method> for U from H port P ssh2[: INFO]" as a Login (address, user, method), found
+// as its failures are, so a crafted name cannot move the address; Engine.Handle passes logins to
+// the function given with WithLogins. Config-defined filters report no logins.
+//
 // Success lines ("Accepted ...", "session opened"), normal disconnects ("Received disconnect ... 11:
 // disconnected by user", "Disconnected from user U H port P") and connections closed after
 // authentication are never failures, in any mode.

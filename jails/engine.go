@@ -70,6 +70,17 @@ func WithSelfAddrs(fn func() ([]netip.Prefix, error)) Option {
 	return func(e *Engine) { e.selfAddrs = fn }
 }
 
+// LoginFunc hears of a successful login the filter of a jail recognised (Result.Kind == Login: the
+// sshd filter's "Accepted ..." lines), with the entry that reported it. Only entries that passed the
+// jail's journal match reach the engine, so for the sshd filter a login comes from sshd itself. It is
+// called on the engine's goroutine, synchronously, from Handle.
+type LoginFunc func(jail string, r Result, entry events.Entry)
+
+// WithLogins makes Handle call fn for every login (see LoginFunc); without it logins are dropped.
+func WithLogins(fn LoginFunc) Option {
+	return func(e *Engine) { e.logins = fn }
+}
+
 // Engine counts failures and decides bans for a set of jails. It is not safe for concurrent use: the
 // daemon calls it holding its mutex.
 type Engine struct {
@@ -78,6 +89,7 @@ type Engine struct {
 	now       func() time.Time
 	selfAddrs func() ([]netip.Prefix, error)
 	self      []netip.Prefix
+	logins    LoginFunc // nil: logins are not reported
 
 	jails map[string]*jail
 	// history is jail -> prefix -> bans: one map per jail (kept after the jail is removed, for
@@ -192,15 +204,23 @@ func (e *Engine) RemoveJail(name string) {
 // Handle runs one journal entry of a jail through its filter and window: it reports whether the
 // message is a failure (a filter matched, the address is not ignored). A failure from an address the
 // jail has banned at the entry's time, or that an admin forgave after the entry's time, is reported but
-// not counted. The failure that reaches maxretry within findtime bans.
+// not counted. The failure that reaches maxretry within findtime bans. A login (Result.Kind == Login)
+// is no failure: it goes to the engine's LoginFunc (WithLogins), if any.
 func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 	j := e.jails[jailName]
 	if j == nil || j.filter == nil {
 		return false
 	}
 	at := entry.Time
-	addr, rule, ok := j.filter.Match(entry.Message)
-	if !ok || j.ignored(addr) {
+	r := j.filter.Classify(entry.Message)
+	if r.Kind == Login {
+		if e.logins != nil {
+			e.logins(j.name, r, entry)
+		}
+		return false
+	}
+	addr, rule := r.Addr, r.Rule
+	if r.Kind != Failure || j.ignored(addr) {
 		return false
 	}
 	if at.After(j.lastAt) {

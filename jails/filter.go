@@ -125,10 +125,21 @@ func (f *Filter) Rules() []string {
 }
 
 // Match reports whether message is a failure, from which address (IPv4-mapped IPv6 addresses are
-// returned as IPv4, zones dropped) and by which rule.
+// returned as IPv4, zones dropped) and by which rule. It is Classify for callers that want failures
+// only.
 func (f *Filter) Match(message string) (host netip.Addr, rule string, ok bool) {
+	r := f.Classify(message)
+	if r.Kind != Failure {
+		return netip.Addr{}, "", false
+	}
+	return r.Addr, r.Rule, true
+}
+
+// Classify reads one message on its own: a Failure, a Login (only the sshd filter reports logins:
+// config-defined filters have no pattern for them) or None.
+func (f *Filter) Classify(message string) Result {
 	if f.sshd != nil {
-		return f.sshd.match(message)
+		return f.sshd.classify(message)
 	}
 	for i, hr := range f.fail {
 		m := hr.re.FindStringSubmatchIndex(message)
@@ -145,13 +156,13 @@ func (f *Filter) Match(message string) (host netip.Addr, rule string, ok bool) {
 			}
 			for _, ig := range f.ignore {
 				if ig.MatchString(message) {
-					return netip.Addr{}, "", false
+					return Result{}
 				}
 			}
-			return a, f.rules[i], true
+			return Result{Kind: Failure, Addr: a, Rule: f.rules[i]}
 		}
 	}
-	return netip.Addr{}, "", false
+	return Result{}
 }
 
 // parseAddr parses an address as sshd and most daemons print it.

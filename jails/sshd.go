@@ -86,8 +86,8 @@ func SSHD(mode string) (*Filter, error) {
 
 const preauthSuffix = " [preauth]"
 
-// match dispatches on the message's first bytes; no rule runs unless its literal prefix is there.
-func (s *sshdFilter) match(msg string) (netip.Addr, string, bool) {
+// classify dispatches on the message's first bytes; no rule runs unless its literal prefix is there.
+func (s *sshdFilter) classify(msg string) Result {
 	for len(msg) > 0 && (msg[len(msg)-1] == ' ' || msg[len(msg)-1] == '\n' || msg[len(msg)-1] == '\r' || msg[len(msg)-1] == '\t') {
 		msg = msg[:len(msg)-1]
 	}
@@ -103,7 +103,7 @@ func (s *sshdFilter) match(msg string) (netip.Addr, string, bool) {
 		}
 	}
 	if len(msg) < 8 {
-		return no()
+		return Result{}
 	}
 	var (
 		a    netip.Addr
@@ -133,6 +133,9 @@ func (s *sshdFilter) match(msg string) (netip.Addr, string, bool) {
 			rule = RuleNegotiate
 		}
 	case 'A', 'a':
+		if strings.HasPrefix(msg, "Accepted ") {
+			return accepted(msg[len("Accepted "):])
+		}
 		if pam && (strings.HasPrefix(msg[1:], "uthentication failure for ") || strings.HasPrefix(msg[1:], "uthentication error for ")) {
 			a, ok = pamHost(msg)
 			rule = RulePAM
@@ -193,57 +196,73 @@ func (s *sshdFilter) match(msg string) (netip.Addr, string, bool) {
 		}
 	}
 	if !ok {
-		return no()
+		return Result{}
 	}
-	return a, rule, true
+	return Result{Kind: Failure, Addr: a, Rule: rule}
 }
 
 func no() (netip.Addr, string, bool) { return netip.Addr{}, "", false }
 
-// failed handles "Failed <method> for [invalid user ]U from H[ port P[ ssh1|ssh2[: INFO]]]". The
-// method and U are client-chosen; INFO, written by publickey and hostbased, may contain client-chosen
-// text too (certificate IDs, hostbased client user and host). Every " from " is tried as the one sshd
-// wrote; exactly one must leave a tail sshd could have written, else the line is ambiguous and no
-// failure.
+// failed handles "Failed <method> for [invalid user ]U from H[ port P[ ssh1|ssh2[: INFO]]]".
 func (s *sshdFilter) failed(rest string) (netip.Addr, string, bool) {
-	i := strings.Index(rest, " for ")
-	if i < 0 {
+	method, user, a, ok := methodForUserFrom(rest)
+	if !ok {
 		return no()
 	}
-	method, user := rest[:i], rest[i+len(" for "):]
-	invalid := strings.HasPrefix(user, "invalid user ")
 	rule := RuleFailed
-	if method == "publickey" && !invalid {
+	if method == "publickey" && !strings.HasPrefix(user, "invalid user ") {
 		if !s.aggressive {
 			return no()
 		}
 		rule = RuleFailedPublickey
 	}
+	return a, rule, true
+}
+
+// accepted handles "Accepted <method> for U from H port P ssh2[: INFO]", a successful login.
+func accepted(rest string) Result {
+	method, user, a, ok := methodForUserFrom(rest)
+	if !ok {
+		return Result{}
+	}
+	return Result{Kind: Login, Addr: a, Rule: RuleAccepted, User: user, Method: method}
+}
+
+// methodForUserFrom reads "<method> for U from H[ port P[ ssh1|ssh2[: INFO]]]", what follows
+// "Failed " and "Accepted ". The method and U are client-chosen; INFO, written by publickey and
+// hostbased, may contain client-chosen text too (certificate IDs, hostbased client user and host).
+// Every " from " is tried as the one sshd wrote; exactly one must leave a tail sshd could have
+// written, else the line is ambiguous and not ok. user is U as written, with "invalid user " if sshd
+// wrote it.
+func methodForUserFrom(rest string) (method, user string, a netip.Addr, ok bool) {
+	i := strings.Index(rest, " for ")
+	if i < 0 {
+		return "", "", netip.Addr{}, false
+	}
+	method, tail := rest[:i], rest[i+len(" for "):]
 	withInfo := method == "publickey" || method == "hostbased"
-	var (
-		found netip.Addr
-		n     int
-	)
+	n := 0
 	for off := 0; n < 2; {
-		j := strings.Index(user[off:], " from ")
+		j := strings.Index(tail[off:], " from ")
 		if j < 0 {
 			break
 		}
-		off += j + len(" from ")
-		hostText, _, _ := strings.Cut(user[off:], " ")
-		if !failedTail(user[off+len(hostText):], withInfo) {
+		at := off + j
+		off = at + len(" from ")
+		hostText, _, _ := strings.Cut(tail[off:], " ")
+		if !failedTail(tail[off+len(hostText):], withInfo) {
 			continue
 		}
-		a, ok := parseAddr(hostText)
+		h, ok := parseAddr(hostText)
 		if !ok {
 			continue
 		}
-		found, n = a, n+1
+		a, user, n = h, tail[:at], n+1
 	}
 	if n != 1 {
-		return no()
+		return "", "", netip.Addr{}, false
 	}
-	return found, rule, true
+	return method, user, a, true
 }
 
 // failedTail reports whether t, the text after the address in a "Failed ..." line, is what sshd
