@@ -532,18 +532,12 @@ func elementExpiry(t *testing.T, c *container, set, addr string) time.Time {
 		t.Errorf("%s not in set %s:\n%s", addr, set, out)
 		return time.Time{}
 	}
-	return now.Add(nftDuration(m[1]))
-}
-
-// nftDuration parses a duration as nft prints it: "1h", "59m58s820ms", "2d3h".
-func nftDuration(s string) time.Duration {
-	units := map[string]time.Duration{"d": 24 * time.Hour, "h": time.Hour, "m": time.Minute, "s": time.Second, "ms": time.Millisecond}
-	var d time.Duration
-	for _, m := range regexp.MustCompile(`(\d+)(ms|d|h|m|s)`).FindAllStringSubmatch(s, -1) {
-		n, _ := strconv.Atoi(m[1])
-		d += time.Duration(n) * units[m[2]]
+	d, err := testenv.NFTDuration(m[1])
+	if err != nil {
+		t.Error(err)
+		return time.Time{}
 	}
-	return d
+	return now.Add(d)
 }
 
 // monotonic returns ActiveEnterTimestampMonotonic from systemctl show's output, or 0.
