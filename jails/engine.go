@@ -97,6 +97,7 @@ type Engine struct {
 	// addresses cost one map entry each and nothing for the garbage collector to chase.
 	history map[string]*prefixMap[record]
 	histMin time.Time // a lower bound of every record's Last (zero: unknown)
+	trustEv TrustEvents
 }
 
 // record is the ban history of a prefix in a jail.
@@ -116,7 +117,8 @@ type jail struct {
 	past     prefixMap[*Ban] // decided from a backlog, already over by now(): not installed
 	wide     int             // bans (active or past) shorter than a host prefix
 	forgiven map[netip.Prefix]time.Time
-	lastAt   time.Time // newest entry seen
+	trusted  map[netip.Addr]*Trust // trust after login (trust.go)
+	lastAt   time.Time             // newest entry seen
 	// bansMin and pastMin are lower bounds of the Expires of bans and past (zero: unknown), so
 	// that Expire walks them only when one of them may be over.
 	bansMin, pastMin time.Time
@@ -169,10 +171,12 @@ func (e *Engine) SetJail(name string, f *Filter, s Settings) error {
 			name:     name,
 			windows:  newWindows(),
 			forgiven: make(map[netip.Prefix]time.Time),
+			trusted:  make(map[netip.Addr]*Trust),
 		}
 		e.jails[name] = j
 	}
 	j.filter, j.s = f, s
+	e.retrust(j)
 	j.ignore = append([]netip.Prefix(nil), s.IgnoreIP...)
 	var err error
 	if s.IgnoreSelf {
@@ -228,7 +232,7 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 	}
 	j.failed++
 	e.ev.Failed(j.name, addr, at, rule)
-	if j.bannedAt(addr, at) {
+	if j.bannedAt(addr, at) || j.trustedAt(addr, at) {
 		return true
 	}
 	k := j.s.key(addr)
@@ -245,7 +249,7 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 		}
 	}
 	j.windows.remove(k)
-	e.ban(j, k, at, 0, events.Origin{Kind: events.OriginFilter}, rule, []events.Entry{entry})
+	e.ban(j, j.banKey(k, addr, at), at, 0, events.Origin{Kind: events.OriginFilter}, rule, []events.Entry{entry})
 	return true
 }
 
@@ -405,7 +409,9 @@ func (j *jail) parseTarget(s string) (netip.Prefix, netip.Addr, error) {
 // Ban bans addr (an address, or a CIDR) in the jail now, for d (0: the jail's ban time, with
 // increments), through the same path as a ban the jail decides: history, firewall, Banned. Banning a
 // banned prefix again replaces its ban (a new expiry); an address or CIDR inside a wider running ban of
-// the jail (an IPv6 /64, say) returns that ban unchanged. Ignored addresses are ErrIgnored.
+// the jail (an IPv6 /64, say) returns that ban unchanged. Ignored addresses are ErrIgnored. A manual
+// ban overrides the trust after login of the addresses it covers, and ends it (see TrustEvents); a
+// ban of any other origin (a fleet peer's) of a trusted address is ErrTrusted.
 func (e *Engine) Ban(jailName, addr string, d time.Duration, o events.Origin) (Ban, error) {
 	j, p, a, err := e.target(jailName, addr)
 	if err != nil {
@@ -422,8 +428,13 @@ func (e *Engine) Ban(jailName, addr string, d time.Duration, o events.Origin) (B
 	if b := j.covering(a); b != nil && b.Prefix.Bits() < target && now.Before(b.Expires) {
 		return *b, nil
 	}
+	if o.Kind != events.OriginManual && (j.trustedAt(a, now) || j.trustInside(p, a, now)) {
+		return Ban{}, fmt.Errorf("%w: %s in jail %s", ErrTrusted, p, jailName)
+	}
 	j.windows.remove(p)
-	return e.ban(j, p, now, d, o, "", nil)
+	b, err := e.ban(j, p, now, d, o, "", nil)
+	e.overrideTrust(j, p)
+	return b, err
 }
 
 // Unban lifts the jail's ban of addr (the ban whose prefix is addr's, or contains it) through the
@@ -517,6 +528,7 @@ func (e *Engine) Stats(jailName string) (Stats, error) {
 func (e *Engine) Expire(now time.Time) []Ban {
 	var out []Ban
 	for _, j := range e.sortedJails() {
+		e.expireTrust(j, now)
 		if j.bans.len() > 0 && !now.Before(j.bansMin) {
 			j.bansMin = time.Time{}
 			for p, b := range j.bans.all() {

@@ -29,6 +29,8 @@ type Settings struct {
 	Increment  Increment
 	// MaxTracked caps the failure windows kept for the jail; 0 is DefaultMaxTracked.
 	MaxTracked int
+	// Trust is the trust after login (trust.go).
+	Trust TrustSettings
 }
 
 // Increment makes repeat offenders' bans longer: BanTime * Factor^(previous bans of the prefix), at

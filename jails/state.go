@@ -26,6 +26,7 @@ type JailState struct {
 	Bans        []Ban           `json:"bans,omitempty"`
 	Past        []Ban           `json:"past,omitempty"` // decided from a backlog after they had ended
 	Forgiven    []ForgivenState `json:"forgiven,omitempty"`
+	Trusted     []TrustState    `json:"trusted,omitempty"` // trust after login, by address
 	LastEntry   time.Time       `json:"last_entry"`
 	TotalFailed uint64          `json:"total_failed"`
 	TotalBanned uint64          `json:"total_banned"`
@@ -62,6 +63,7 @@ func (e *Engine) Snapshot() State {
 			LastEntry:   j.lastAt,
 			TotalFailed: j.failed,
 			TotalBanned: j.banned,
+			Trusted:     j.trustSnapshot(),
 		}
 		if len(js.Bans) == 0 {
 			js.Bans = nil
@@ -158,6 +160,7 @@ func (e *Engine) Restore(s State) error {
 		for _, f := range js.Forgiven {
 			j.forgiven[f.Prefix] = f.At
 		}
+		j.restoreTrust(js.Trusted)
 		for _, b := range js.Past {
 			b := b
 			b.Jail = j.name

@@ -156,6 +156,12 @@ func (js *JailState) encode(o *jsonOut) {
 		}
 		b = append(b, ']')
 	}
+	if len(js.Trusted) > 0 {
+		b = append(b, `,"trusted":`...)
+		o.b = b
+		encodeTrusted(o, js.Trusted)
+		b = o.b
+	}
 	b = append(b, `,"last_entry":`...)
 	b = AppendJSONTime(b, js.LastEntry)
 	b = append(b, `,"total_failed":`...)
