@@ -125,7 +125,7 @@ func WithTrustEvents(ev TrustEvents) Option {
 
 type noTrustEvents struct{}
 
-func (noTrustEvents) Trusted(Trust, bool)      {}
+func (noTrustEvents) Trusted(Trust, bool)     {}
 func (noTrustEvents) Untrusted(Trust, string) {}
 
 // trustEvents returns who hears about trust.
