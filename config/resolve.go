@@ -40,6 +40,7 @@ func baseJail() Jail {
 				Factor:  2,
 				MaxTime: 7 * 24 * time.Hour,
 			},
+			Trust: defaultTrust(),
 		},
 	}
 }
@@ -49,7 +50,7 @@ var (
 	rootKeys      = []string{"daemon", "journal", "defaults", "jail", "filter"}
 	daemonKeys    = []string{"state_directory", "firewall", "table"}
 	journalKeys   = []string{"directory", "hot_time"}
-	commonKeys    = []string{"bantime", "findtime", "maxretry", "ignoreip", "ignoreself", "blocktype", "ipv6_prefix", "increment", "hooks", "ports", "protocol", "max_tracked"}
+	commonKeys    = append([]string{"bantime", "findtime", "maxretry", "ignoreip", "ignoreself", "blocktype", "ipv6_prefix", "increment", "hooks", "ports", "protocol", "max_tracked"}, trustKeys...)
 	jailOnlyKeys  = []string{"enabled", "filter", "mode", "journal_match"}
 	incrementKeys = []string{"enabled", "factor", "maxtime", "overalljails"}
 	filterKeys    = []string{"journal_match", "failregex", "ignoreregex"}
@@ -229,6 +230,8 @@ func (c *checker) common(t map[string]any, path []string, j *Jail) {
 			if it, ok := c.table(v, p); ok {
 				c.increment(it, p, &s.Increment)
 			}
+		default:
+			c.trustAfterLogin(k, v, p, &s.Trust)
 		}
 	}
 }

@@ -127,6 +127,7 @@ overalljails = true
 		},
 		IgnoreSelf: false, IPv6Prefix: 64, MaxTracked: 1000,
 		Increment: jails.Increment{Enabled: true, Factor: 3, MaxTime: 48 * time.Hour},
+		Trust:     defaultTrust(),
 	}
 	sshd := cfg.Jail("sshd")
 	if sshd == nil || !sshd.Enabled || sshd.FilterName != "sshd" || sshd.Mode != "normal" || sshd.Protocol != "tcp" ||
