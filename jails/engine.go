@@ -208,8 +208,9 @@ func (e *Engine) RemoveJail(name string) {
 // Handle runs one journal entry of a jail through its filter and window: it reports whether the
 // message is a failure (a filter matched, the address is not ignored). A failure from an address the
 // jail has banned at the entry's time, or that an admin forgave after the entry's time, is reported but
-// not counted. The failure that reaches maxretry within findtime bans. A login (Result.Kind == Login)
-// is no failure: it goes to the engine's LoginFunc (WithLogins), if any.
+// not counted, as is one from an address the jail trusts after a login (trust.go). The failure that
+// reaches maxretry within findtime bans. A login (Result.Kind == Login) is no failure: it earns its
+// address the jail's trust (Engine.Login), then goes to the engine's LoginFunc (WithLogins), if any.
 func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 	j := e.jails[jailName]
 	if j == nil || j.filter == nil {
@@ -218,6 +219,7 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 	at := entry.Time
 	r := j.filter.Classify(entry.Message)
 	if r.Kind == Login {
+		e.Login(j.name, LoginEvent{Addr: r.Addr, User: r.User, Method: r.Method, At: at})
 		if e.logins != nil {
 			e.logins(j.name, r, entry)
 		}

@@ -83,9 +83,9 @@ func NormalizeMethod(m string) string {
 	return m
 }
 
-// Login is a successful login: from a jail's filter (a trusted sshd "Accepted ..." entry), or a remote
+// LoginEvent is a successful login: from a jail's filter (a trusted sshd "Accepted ..." entry), or a remote
 // session that systemd-logind reported.
-type Login struct {
+type LoginEvent struct {
 	Addr   netip.Addr
 	User   string
 	Method string    // sshd's method ("publickey", "password", "keyboard-interactive/pam", ...), or MethodLogind
@@ -167,7 +167,7 @@ func (j *jail) banKey(k netip.Prefix, a netip.Addr, at time.Time) netip.Prefix {
 // login's time plus its trust_after_login (a repeat login extends the trust) and forgets the address's
 // failures so far. An IPv6 login trusts that address only, not its prefix. It returns the trusts given
 // or extended.
-func (e *Engine) Login(jailName string, l Login) []Trust {
+func (e *Engine) Login(jailName string, l LoginEvent) []Trust {
 	if !l.Addr.IsValid() {
 		return nil
 	}

@@ -52,8 +52,8 @@ func newTrustHarness(t *testing.T, s Settings) (*harness, *trustLog) {
 	return h, tl
 }
 
-func keyLogin(addr string, off time.Duration) Login {
-	return Login{Addr: netip.MustParseAddr(addr), User: "admin", Method: "publickey", At: t0.Add(off)}
+func keyLogin(addr string, off time.Duration) LoginEvent {
+	return LoginEvent{Addr: netip.MustParseAddr(addr), User: "admin", Method: "publickey", At: t0.Add(off)}
 }
 
 func (h *harness) failN(addr string, from time.Duration, n int) {
@@ -129,11 +129,11 @@ func TestTrustExpiresAndRepeatLoginsExtend(t *testing.T) {
 
 func TestTrustMethods(t *testing.T) {
 	h, _ := newTrustHarness(t, trustSettings())
-	pw := Login{Addr: netip.MustParseAddr("192.0.2.30"), User: "u", Method: "password", At: t0}
+	pw := LoginEvent{Addr: netip.MustParseAddr("192.0.2.30"), User: "u", Method: "password", At: t0}
 	if got := h.e.Login("sshd", pw); len(got) != 0 {
 		t.Fatalf("a password login earned trust with trust_methods = [publickey]: %v", got)
 	}
-	kbd := Login{Addr: netip.MustParseAddr("192.0.2.31"), User: "u", Method: "keyboard-interactive/pam", At: t0}
+	kbd := LoginEvent{Addr: netip.MustParseAddr("192.0.2.31"), User: "u", Method: "keyboard-interactive/pam", At: t0}
 	s := trustSettings()
 	s.Trust.Methods = []string{"keyboard-interactive"}
 	h.e.SetJail("sshd", h.e.jails["sshd"].filter, s)
@@ -168,7 +168,7 @@ func TestTrustLogindSessionsGoToTheirService(t *testing.T) {
 	s := trustSettings()
 	s.Trust.Methods = []string{"publickey", MethodLogind}
 	h, _ := newTrustHarness(t, s)
-	l := Login{Addr: netip.MustParseAddr("2001:db8::10"), User: "admin", Method: MethodLogind, At: t0, Service: "sshd"}
+	l := LoginEvent{Addr: netip.MustParseAddr("2001:db8::10"), User: "admin", Method: MethodLogind, At: t0, Service: "sshd"}
 	got := h.e.Login("", l)
 	if len(got) != 1 || got[0].Jail != "sshd" {
 		t.Fatalf("a logind sshd session trusted %v, want the sshd jail only", got)
@@ -333,5 +333,23 @@ func TestTrustCheckpointRoundTrip(t *testing.T) {
 	h2.failN("192.0.2.10", time.Second, 5)
 	if h2.banned("sshd", "192.0.2.10") {
 		t.Fatal("banned after a restore that should have kept the trust")
+	}
+}
+
+func TestTrustFromSSHDAcceptedEntries(t *testing.T) {
+	h, _ := newTrustHarness(t, trustSettings())
+	h.e.Handle("sshd", events.Entry{Time: t0, Message: "Accepted publickey for admin from 192.0.2.10 port 50022 ssh2: ED25519 SHA256:abc"})
+	h.e.Handle("sshd", events.Entry{Time: t0, Message: "Accepted password for admin from 192.0.2.11 port 50022 ssh2"})
+	h.failN("192.0.2.10", time.Second, 5)
+	h.failN("192.0.2.11", time.Second, 3)
+	if h.banned("sshd", "192.0.2.10") {
+		t.Fatal("banned after a key login")
+	}
+	if !h.banned("sshd", "192.0.2.11") {
+		t.Fatal("a password login bought trust with trust_methods = [publickey]")
+	}
+	tr, ok := h.e.TrustOf("sshd", netip.MustParseAddr("192.0.2.10"))
+	if !ok || tr.User != "admin" || tr.Method != "publickey" || !tr.At.Equal(t0) {
+		t.Fatalf("trust %+v %v", tr, ok)
 	}
 }
