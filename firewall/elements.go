@@ -95,6 +95,24 @@ func fromKernel(elems []nftables.SetElement, v6 bool, now time.Time) []Element {
 	return out
 }
 
+// fromHashSet turns the elements of a hash set of addresses into single-address prefixes with their
+// expiry.
+func fromHashSet(elems []nftables.SetElement, v6 bool, now time.Time) []Element {
+	out := make([]Element, 0, len(elems))
+	for _, e := range elems {
+		a, ok := netip.AddrFromSlice(e.Key)
+		if !ok || a.Is6() != v6 {
+			continue
+		}
+		el := Element{Prefix: netip.PrefixFrom(a, a.BitLen())}
+		if e.Timeout != 0 {
+			el.Expires = now.Add(e.Expires)
+		}
+		out = append(out, el)
+	}
+	return out
+}
+
 // rangePrefixes returns the shortest list of prefixes that cover first..last exactly.
 func rangePrefixes(first, last netip.Addr) []netip.Prefix {
 	var out []netip.Prefix

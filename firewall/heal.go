@@ -98,9 +98,11 @@ func (n *NFTables) damaged() (bool, error) {
 	}
 	for _, j := range n.jails {
 		for _, f := range families {
-			s, ok := have[j.Name+f.suffix]
-			if !ok || !s.Interval || !s.HasTimeout || s.KeyType.Name != f.keyType.Name {
-				return true, nil
+			for _, k := range setKinds {
+				s, ok := have[j.Name+f.suffix+k.suffix]
+				if !ok || s.Interval != k.interval || !s.HasTimeout || s.KeyType.Name != f.keyType.Name {
+					return true, nil
+				}
 			}
 		}
 	}

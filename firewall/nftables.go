@@ -33,7 +33,8 @@ const (
 	pruneEvery = 30 * time.Second
 )
 
-// NFTables is the nftables backend: one inet table with two interval sets per jail, driven over
+// NFTables is the nftables backend: one inet table with four sets per jail (a hash set of single
+// addresses and an interval set of prefixes, per address family), driven over
 // netlink with google/nftables. See the package documentation for the layout.
 //
 // NFTables is safe for concurrent use; mu serialises every netlink exchange, so Heal's checks never
@@ -187,25 +188,35 @@ func (n *NFTables) Setup(jails []JailRules) error {
 	return err
 }
 
-// kernelElements reads both sets of jail; a missing table or set has no elements.
+// kernelElements reads the sets of jail; a missing table or set has no elements. It also reads the
+// layout of gaoler 0.1, where "<jail>_v4" and "<jail>_v6" were interval sets holding
+// addresses and prefixes alike: whatever kind a set of one of those names is, its elements are
+// adopted, and the next rebuild moves them to the sets of the current layout.
 func (n *NFTables) kernelElements(jail string, now time.Time) ([]Element, error) {
 	var out []Element
 	for _, f := range families {
-		s, err := n.conn.GetSetByName(n.table, jail+f.suffix)
-		if err != nil {
-			if isNotFound(err) {
-				continue
+		for _, k := range setKinds {
+			name := jail + f.suffix + k.suffix
+			s, err := n.conn.GetSetByName(n.table, name)
+			if err != nil {
+				if isNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("nftables: set %s: %w", name, err)
 			}
-			return nil, fmt.Errorf("nftables: set %s%s: %w", jail, f.suffix, err)
+			if s.KeyType.Name != f.keyType.Name || (k.interval && !s.Interval) {
+				continue // someone else's set of that name; it will be replaced
+			}
+			elems, err := n.conn.GetSetElements(s)
+			if err != nil {
+				return nil, fmt.Errorf("nftables: elements of %s: %w", name, err)
+			}
+			if s.Interval {
+				out = append(out, fromKernel(elems, f.suffix == "_v6", now)...)
+			} else {
+				out = append(out, fromHashSet(elems, f.suffix == "_v6", now)...)
+			}
 		}
-		if s.KeyType.Name != f.keyType.Name || !s.Interval {
-			continue // someone else's set of that name; it will be replaced
-		}
-		elems, err := n.conn.GetSetElements(s)
-		if err != nil {
-			return nil, fmt.Errorf("nftables: elements of %s%s: %w", jail, f.suffix, err)
-		}
-		out = append(out, fromKernel(elems, f.suffix == "_v6", now)...)
 	}
 	return out, nil
 }
@@ -230,26 +241,31 @@ func (n *NFTables) rebuild() (int, error) {
 	tx := &batch{n: n}
 	total := 0
 	for _, j := range n.jails {
-		sets := make([]*nftables.Set, len(families))
-		for i, f := range families {
-			sets[i] = setFor(n.table, j.Name, f)
-			if err := cc.AddSet(sets[i], nil); err != nil {
-				_ = n.redial() // drop the half-built batch
-				return 0, fmt.Errorf("nftables: set %s: %w", sets[i].Name, err)
+		sets := make(map[string]*nftables.Set, len(families)*len(setKinds))
+		for _, f := range families {
+			for _, k := range setKinds {
+				s := setFor(n.table, j.Name, f, k)
+				if err := cc.AddSet(s, nil); err != nil {
+					_ = n.redial() // drop the half-built batch
+					return 0, fmt.Errorf("nftables: set %s: %w", s.Name, err)
+				}
+				sets[s.Name] = s
 			}
 		}
 		for _, h := range j.Hooks {
-			for i, f := range families {
-				if err := addRule(cc, chains[h], j, f, sets[i]); err != nil {
-					_ = n.redial()
-					return 0, fmt.Errorf("nftables: rule of jail %q: %w", j.Name, err)
+			for _, f := range families {
+				for _, k := range setKinds {
+					if err := addRule(cc, chains[h], j, f, k, sets[j.Name+f.suffix+k.suffix]); err != nil {
+						_ = n.redial()
+						return 0, fmt.Errorf("nftables: rule of jail %q: %w", j.Name, err)
+					}
 				}
 			}
 		}
 		m := n.mirrors[j.Name]
 		elems := m.elements(now)
 		for _, e := range elems {
-			tx.add(sets[familyIndex(e.Prefix)], change{prefix: e.Prefix, timeout: kernelTimeout(e.Expires, now)})
+			tx.add(sets[setName(j.Name, e.Prefix)], change{prefix: e.Prefix, timeout: kernelTimeout(e.Expires, now)})
 		}
 		total += len(elems)
 	}
@@ -265,11 +281,14 @@ func (n *NFTables) rebuild() (int, error) {
 	return total, nil
 }
 
-func familyIndex(p netip.Prefix) int {
-	if p.Addr().Is4() {
-		return 0
+// setOf returns the set of jail that holds the normalized prefix p: a hash set for one address, an
+// interval set for a network.
+func (n *NFTables) setOf(jail string, p netip.Prefix) *nftables.Set {
+	k := setKinds[0]
+	if isNet(p) {
+		k = setKinds[1]
 	}
-	return 1
+	return setFor(n.table, jail, familyOf(p.Addr().Is6()), k)
 }
 
 // batch queues element changes on n.conn in messages of at most maxElementsPerCall elements, and
@@ -287,9 +306,13 @@ func (b *batch) add(s *nftables.Set, c change)    { b.queue(s, false, c) }
 func (b *batch) delete(s *nftables.Set, c change) { b.queue(s, true, c) }
 
 func (b *batch) queue(s *nftables.Set, del bool, c change) {
-	if b.set == nil || b.set.Name != s.Name || b.del != del || len(b.elems)+elementCount(c.prefix) > b.n.opts.perCall {
+	count := 1
+	if s.Interval {
+		count = elementCount(c.prefix)
+	}
+	if b.set == nil || b.set.Name != s.Name || b.del != del || len(b.elems)+count > b.n.opts.perCall {
 		b.message()
-		if b.inTx+elementCount(c.prefix) > maxElementsPerTransaction {
+		if b.inTx+count > maxElementsPerTransaction {
 			b.transaction()
 		}
 	}
@@ -298,8 +321,12 @@ func (b *batch) queue(s *nftables.Set, del bool, c change) {
 	if del {
 		timeout = 0
 	}
-	b.elems = intervalElements(b.elems, c.prefix, timeout)
-	b.inTx += elementCount(c.prefix)
+	if s.Interval {
+		b.elems = intervalElements(b.elems, c.prefix, timeout)
+	} else {
+		b.elems = append(b.elems, nftables.SetElement{Key: c.prefix.Addr().AsSlice(), Timeout: timeout})
+	}
+	b.inTx += count
 }
 
 // message turns the queued elements into one netlink message.
@@ -425,12 +452,12 @@ func (n *NFTables) send(now time.Time) error {
 		tx := &batch{n: n}
 		for _, jc := range all { // deletions first: a replaced element is deleted, then added
 			for _, c := range jc.dels {
-				tx.delete(setFor(n.table, jc.name, families[familyIndex(c.prefix)]), c)
+				tx.delete(n.setOf(jc.name, c.prefix), c)
 			}
 		}
 		for _, jc := range all {
 			for _, c := range jc.adds {
-				tx.add(setFor(n.table, jc.name, families[familyIndex(c.prefix)]), c)
+				tx.add(n.setOf(jc.name, c.prefix), c)
 			}
 		}
 		if err := tx.send(); err != nil {
@@ -443,7 +470,7 @@ func (n *NFTables) send(now time.Time) error {
 	return nil
 }
 
-// Elements returns the elements of jail's two sets as the kernel holds them, IPv4 first, sorted.
+// Elements returns the elements of jail's sets as the kernel holds them, IPv4 first, sorted.
 func (n *NFTables) Elements(jail string) ([]Element, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

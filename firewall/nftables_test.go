@@ -92,13 +92,17 @@ func TestLayout(t *testing.T) {
 	got := nft(t, ns, "-n", "list", "ruleset")
 	for _, want := range []string{
 		"table inet gaoler {",
-		"set sshd_v4 {\n\t\ttype ipv4_addr\n\t\tflags interval,timeout\n",
-		"set sshd_v6 {\n\t\ttype ipv6_addr\n\t\tflags interval,timeout\n",
-		"set web_v4 {", "set web_v6 {", "set dns_v4 {", "set all_v6 {",
+		"set sshd_v4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n",
+		"set sshd_v6 {\n\t\ttype ipv6_addr\n\t\tflags timeout\n",
+		"set sshd_v4_net {\n\t\ttype ipv4_addr\n\t\tflags interval,timeout\n",
+		"set sshd_v6_net {\n\t\ttype ipv6_addr\n\t\tflags interval,timeout\n",
+		"set web_v4 {", "set web_v6 {", "set web_v4_net {", "set dns_v4 {", "set all_v6 {", "set all_v6_net {",
 		"chain input {\n\t\ttype filter hook input priority 0; policy accept;\n",
 		"chain forward {\n\t\ttype filter hook forward priority 0; policy accept;\n",
 		`tcp dport 22 ip saddr @sshd_v4 counter packets 0 bytes 0 reject with tcp reset comment "gaoler jail sshd ipv4"`,
 		`tcp dport 22 ip6 saddr @sshd_v6 counter packets 0 bytes 0 reject with tcp reset comment "gaoler jail sshd ipv6"`,
+		`tcp dport 22 ip saddr @sshd_v4_net counter packets 0 bytes 0 reject with tcp reset comment "gaoler jail sshd ipv4 prefixes"`,
+		`tcp dport 22 ip6 saddr @sshd_v6_net counter packets 0 bytes 0 reject with tcp reset comment "gaoler jail sshd ipv6 prefixes"`,
 		`tcp dport { 80, 443, 8000-8080 } ip saddr @web_v4 counter packets 0 bytes 0 drop comment "gaoler jail web ipv4"`,
 		`udp dport 53 ip saddr @dns_v4 counter packets 0 bytes 0 reject with icmpx 3 comment "gaoler jail dns ipv4"`,
 		`ip6 saddr @all_v6 counter packets 0 bytes 0 reject with icmpx 3 comment "gaoler jail all ipv6"`,
@@ -120,7 +124,7 @@ func TestLayout(t *testing.T) {
 	}
 	// The forward chain holds only the web jail's rules.
 	fwd := nft(t, ns, "list", "chain", "inet", "gaoler", "forward")
-	if strings.Count(fwd, "gaoler jail") != 2 || !strings.Contains(fwd, "web_v6") {
+	if strings.Count(fwd, "gaoler jail") != 4 || !strings.Contains(fwd, "web_v6_net") {
 		t.Errorf("forward chain:\n%s", fwd)
 	}
 }
@@ -148,10 +152,10 @@ func TestBansInKernel(t *testing.T) {
 			t.Errorf("sshd_v4 lacks %q:\n%s", s, set4)
 		}
 	}
-	set6 := nft(t, ns, "list", "set", "inet", "gaoler", "sshd_v6")
-	for _, s := range []string{"2001:db8::7 timeout 1h", "2001:db8:1::/64 timeout 1h"} {
-		if !strings.Contains(set6, s) {
-			t.Errorf("sshd_v6 lacks %q:\n%s", s, set6)
+	// Single addresses in the hash sets, prefixes in the interval sets.
+	for set, want := range map[string]string{"sshd_v6": "2001:db8::7 timeout 1h", "sshd_v6_net": "2001:db8:1::/64 timeout 1h"} {
+		if got := nft(t, ns, "list", "set", "inet", "gaoler", set); !strings.Contains(got, want) {
+			t.Errorf("%s lacks %q:\n%s", set, want, got)
 		}
 	}
 
@@ -400,8 +404,8 @@ func TestBulk100k(t *testing.T) {
 	}
 	mustFlush(t, n)
 	t.Logf("100,000 bans in one Flush: %v, %d messages, %d elements, at most %d a message", time.Since(start), messages, elems, largest)
-	if elems != 200_000 || largest > maxElementsPerCall {
-		t.Errorf("sent %d elements (want 200000: start and end of each interval), at most %d a message (limit %d)", elems, largest, maxElementsPerCall)
+	if elems != 100_000 || largest > maxElementsPerCall {
+		t.Errorf("sent %d elements (want 100000: one per address), at most %d a message (limit %d)", elems, largest, maxElementsPerCall)
 	}
 	if got := len(elementsOf(t, n, "sshd")); got != 100_000 {
 		t.Errorf("Elements: %d, want 100000", got)
@@ -687,5 +691,45 @@ func TestHealDefaultInterval(t *testing.T) {
 	t.Logf("restored after %v with the default interval", time.Since(start))
 	if out := nft(t, ns, "list", "set", "inet", "gaoler", "sshd_v4"); !strings.Contains(out, "192.0.2.7 timeout") {
 		t.Errorf("after heal:\n%s", out)
+	}
+}
+
+// TestUpgradeFromIntervalLayout starts on a table as gaoler 0.1 left it, with addresses and prefixes
+// together in the interval sets "<jail>_v4" and "<jail>_v6": Setup adopts every ban with its
+// remaining time and moves it to the current layout in the same transaction that rebuilds the table.
+func TestUpgradeFromIntervalLayout(t *testing.T) {
+	n, ns := newTestNFTables(t)
+	nft(t, ns, "-f", "-", `table inet gaoler {
+	set sshd_v4 { type ipv4_addr; flags interval,timeout; elements = { 192.0.2.7 timeout 10m, 10.0.0.0/8 timeout 1h } }
+	set sshd_v6 { type ipv6_addr; flags interval,timeout; elements = { 2001:db8::7 timeout 20m, 2001:db8:1::/64 timeout 2h } }
+	chain input {
+		type filter hook input priority filter; policy accept;
+		meta nfproto ipv4 tcp dport 22 ip saddr @sshd_v4 counter reject with tcp reset comment "gaoler jail sshd ipv4"
+		meta nfproto ipv6 tcp dport 22 ip6 saddr @sshd_v6 counter reject with tcp reset comment "gaoler jail sshd ipv6"
+	}
+}`)
+	if err := n.Setup([]JailRules{sshd}); err != nil {
+		t.Fatal(err)
+	}
+	checkRemaining(t, remaining(t, n, "sshd", time.Now()), map[string]time.Duration{
+		"192.0.2.7/32": 10 * time.Minute, "10.0.0.0/8": time.Hour,
+		"2001:db8::7/128": 20 * time.Minute, "2001:db8:1::/64": 2 * time.Hour,
+	}, 3*time.Second)
+	for set, want := range map[string]string{
+		"sshd_v4": "flags timeout", "sshd_v4_net": "10.0.0.0/8 timeout 1h",
+		"sshd_v6": "2001:db8::7 timeout 20m", "sshd_v6_net": "2001:db8:1::/64 timeout 2h",
+	} {
+		if got := nft(t, ns, "list", "set", "inet", "gaoler", set); !strings.Contains(got, want) {
+			t.Errorf("%s lacks %q:\n%s", set, want, got)
+		}
+	}
+	if got := nft(t, ns, "list", "set", "inet", "gaoler", "sshd_v4"); !strings.Contains(got, "192.0.2.7 timeout 10m") {
+		t.Errorf("sshd_v4 lacks the address:\n%s", got)
+	}
+	n.mu.Lock()
+	broken, err := n.damaged()
+	n.mu.Unlock()
+	if broken || err != nil {
+		t.Errorf("damaged() = %v, %v after the upgrade", broken, err)
 	}
 }

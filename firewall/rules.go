@@ -3,6 +3,7 @@ package firewall
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -54,9 +55,9 @@ func (j JailRules) validate() (JailRules, error) {
 	return j, nil
 }
 
-// family is one of the two address families a jail has a set for.
+// family is one of the two address families a jail has sets for.
 type family struct {
-	suffix  string // set name suffix
+	suffix  string // set name suffix of the single addresses; prefixes add netSuffix
 	nfproto byte
 	keyType nftables.SetDatatype
 	offset  uint32 // source address offset in the network header
@@ -68,6 +69,32 @@ var families = []family{
 	{suffix: "_v6", nfproto: unix.NFPROTO_IPV6, keyType: nftables.TypeIP6Addr, offset: 8, length: 16},
 }
 
+// netSuffix ends the name of a jail's interval set of a family: "sshd_v6_net" holds sshd's IPv6
+// prefix bans, "sshd_v6" its single IPv6 addresses.
+const netSuffix = "_net"
+
+// setKind is one of the two sets a jail has per family: single addresses in a hash set, whose commit
+// costs the same at 100,000 elements as at none, and prefixes in an interval set, which the kernel
+// keeps as a tree whose commit grows with its size (so it holds only the few prefix bans).
+type setKind struct {
+	suffix   string
+	interval bool
+}
+
+var setKinds = []setKind{{suffix: ""}, {suffix: netSuffix, interval: true}}
+
+// isNet reports whether the normalized prefix p is a network (a prefix ban) rather than one address.
+func isNet(p netip.Prefix) bool { return p.Bits() < p.Addr().BitLen() }
+
+// setName returns the name of the set of jail that holds p.
+func setName(jail string, p netip.Prefix) string {
+	name := jail + familyOf(p.Addr().Is6()).suffix
+	if isNet(p) {
+		name += netSuffix
+	}
+	return name
+}
+
 func familyOf(v6 bool) family {
 	if v6 {
 		return families[1]
@@ -76,8 +103,12 @@ func familyOf(v6 bool) family {
 }
 
 // ruleComment is the comment on a jail's rule; Heal recognises the rules by it.
-func ruleComment(jail string, f family) string {
-	return "gaoler jail " + jail + " " + map[string]string{"_v4": "ipv4", "_v6": "ipv6"}[f.suffix]
+func ruleComment(jail string, f family, k setKind) string {
+	c := "gaoler jail " + jail + " " + map[string]string{"_v4": "ipv4", "_v6": "ipv6"}[f.suffix]
+	if k.interval {
+		c += " prefixes"
+	}
+	return c
 }
 
 // hooksOf returns the base chains the jails need, input first.
@@ -110,20 +141,22 @@ func chainFor(t *nftables.Table, hook string) *nftables.Chain {
 	}
 }
 
-func setFor(t *nftables.Table, jail string, f family) *nftables.Set {
+// setFor returns jail's set of kind k for family f. Both kinds have timeouts, so the kernel expires
+// every ban by itself.
+func setFor(t *nftables.Table, jail string, f family, k setKind) *nftables.Set {
 	return &nftables.Set{
 		Table:      t,
-		Name:       jail + f.suffix,
+		Name:       jail + f.suffix + k.suffix,
 		KeyType:    f.keyType,
-		Interval:   true,
+		Interval:   k.interval,
 		HasTimeout: true,
 	}
 }
 
-// addRule queues the rule of jail j for family f in chain c, matching the set s:
+// addRule queues the rule of jail j for family f and set kind k in chain c, matching the set s:
 //
 //	meta nfproto ipv4 meta l4proto tcp th dport { 22, 8000-8080 } ip saddr @sshd_v4 counter reject with tcp reset
-func addRule(cc *nftables.Conn, c *nftables.Chain, j JailRules, f family, s *nftables.Set) error {
+func addRule(cc *nftables.Conn, c *nftables.Chain, j JailRules, f family, k setKind, s *nftables.Set) error {
 	exprs, err := ruleExprs(j, f, s, func(set *nftables.Set, elems []nftables.SetElement) error {
 		set.Table = c.Table
 		return cc.AddSet(set, elems)
@@ -135,7 +168,7 @@ func addRule(cc *nftables.Conn, c *nftables.Chain, j JailRules, f family, s *nft
 		Table:    c.Table,
 		Chain:    c,
 		Exprs:    exprs,
-		UserData: userdata.AppendString(nil, userdata.TypeComment, ruleComment(j.Name, f)),
+		UserData: userdata.AppendString(nil, userdata.TypeComment, ruleComment(j.Name, f, k)),
 	})
 	return nil
 }
@@ -224,8 +257,10 @@ func expectedRules(jails []JailRules, table *nftables.Table, hook string) []stri
 	for _, j := range jails {
 		if slices.Contains(j.Hooks, hook) {
 			for _, f := range families {
-				exprs, _ := ruleExprs(j, f, setFor(table, j.Name, f), noSet)
-				out = append(out, describe(ruleComment(j.Name, f), exprs))
+				for _, k := range setKinds {
+					exprs, _ := ruleExprs(j, f, setFor(table, j.Name, f, k), noSet)
+					out = append(out, describe(ruleComment(j.Name, f, k), exprs))
+				}
 			}
 		}
 	}

@@ -110,12 +110,13 @@ bantime = "1h"
 	}
 	sshdMsg := func(a string) string { return fmt.Sprintf("Failed password for root from %s port 2222 ssh2", a) }
 
-	// Two addresses of one /64: with ipv6_prefix = 64 they count together and the /64 is banned.
+	// Two addresses of one /64: with ipv6_prefix = 64 they count together and the /64 is banned, in
+	// the jail's interval set of IPv6 prefixes.
 	fail("sshd", sshdMsg(net+"::a"), sshdMsg(net+"::b"))
 	prefix := netip.MustParsePrefix(net + "::/64")
 	var first element
 	if !waitFor(10*time.Second, func() bool {
-		for _, e := range setElements(t, ns, "sshd_v6") {
+		for _, e := range setElements(t, ns, "sshd_v6_net") {
 			if e.Prefix == prefix {
 				first = e
 				return true
@@ -123,23 +124,23 @@ bantime = "1h"
 		}
 		return false
 	}) {
-		t.Fatalf("%s not banned as a /64 after failures from two of its addresses: %v\n%s", prefix, setElements(t, ns, "sshd_v6"), d.output())
+		t.Fatalf("%s not banned as a /64 after failures from two of its addresses: %v\n%s", prefix, setElements(t, ns, "sshd_v6_net"), d.output())
 	}
 	if first.Timeout > 3*time.Second {
 		t.Errorf("first ban of %s: kernel timeout %v, want the bantime 2s", prefix, first.Timeout)
 	}
-	if !banned(setElements(t, ns, "sshd_v6"), netip.MustParseAddr(net+"::beef")) {
+	if !banned(setElements(t, ns, "sshd_v6_net"), netip.MustParseAddr(net+"::beef")) {
 		t.Errorf("another address of the banned /64 is not covered")
 	}
 
 	// The kernel expires the first ban; the next one is bantime * factor = 60s.
-	if !waitFor(10*time.Second, func() bool { return !banned(setElements(t, ns, "sshd_v6"), prefix.Addr()) }) {
+	if !waitFor(10*time.Second, func() bool { return !banned(setElements(t, ns, "sshd_v6_net"), prefix.Addr()) }) {
 		t.Fatalf("the 2s ban of %s did not expire", prefix)
 	}
 	fail("sshd", sshdMsg(net+"::c"), sshdMsg(net+"::d"))
 	var second element
 	if !waitFor(10*time.Second, func() bool {
-		for _, e := range setElements(t, ns, "sshd_v6") {
+		for _, e := range setElements(t, ns, "sshd_v6_net") {
 			if e.Prefix == prefix {
 				second = e
 				return true
@@ -162,7 +163,7 @@ bantime = "1h"
 	if !waitFor(10*time.Second, func() bool { return banned(setElements(t, ns, "myapp_v4"), netip.MustParseAddr(app)) }) {
 		t.Fatalf("%s not banned by the config-defined filter myapp:\n%s", app, d.output())
 	}
-	if banned(setElements(t, ns, "sshd_v6"), netip.MustParseAddr(ignored+"::1")) {
+	if banned(append(setElements(t, ns, "sshd_v6"), setElements(t, ns, "sshd_v6_net")...), netip.MustParseAddr(ignored+"::1")) {
 		t.Errorf("%s::1 is in ignoreip but was banned", ignored)
 	}
 	rules, _ := testenv.NSRun(ns, "nft", "list", "table", "inet", "gaoler")
