@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,12 +23,16 @@ var (
 // genConn is a netlink socket for generation queries, apart from the nftables connection so that a
 // query never interleaves with a transaction's replies.
 type genConn struct {
-	netns int
-	c     *netlink.Conn
+	netns    int
+	testDial nltest.Func
+	c        *netlink.Conn
 }
 
 // generation returns the ruleset's current generation.
 func (g *genConn) generation() (uint32, error) {
+	if g.c == nil && g.testDial != nil {
+		g.c = nltest.Dial(g.testDial)
+	}
 	if g.c == nil {
 		c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: g.netns})
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,12 +66,14 @@ type NFTables struct {
 type Option func(*options)
 
 type options struct {
-	netns     int
-	every     time.Duration
-	now       func() time.Time
-	warn      func(error)
-	perCall   int
-	bufferSet bool
+	netns   int
+	every   time.Duration
+	now     func() time.Time
+	warn    func(error)
+	perCall int
+	// testDial, set by the message-level tests, replaces both netlink sockets with a fake kernel
+	// (google/nftables' WithTestDial).
+	testDial nltest.Func
 }
 
 // WithNetNSFd makes the backend work in the network namespace that fd refers to instead of the
@@ -101,7 +104,7 @@ func NewNFTables(table string, opts ...Option) (*NFTables, error) {
 		opts:    o,
 		mirrors: make(map[string]*mirror),
 		kick:    make(chan struct{}, 1),
-		gen:     genConn{netns: o.netns},
+		gen:     genConn{netns: o.netns, testDial: o.testDial},
 	}
 	if err := n.dial(); err != nil {
 		return nil, err
@@ -110,8 +113,11 @@ func NewNFTables(table string, opts ...Option) (*NFTables, error) {
 }
 
 func (n *NFTables) dial() error {
-	conn, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(n.opts.netns),
-		nftables.WithSockOptions(bigBuffers))
+	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithNetNSFd(n.opts.netns), nftables.WithSockOptions(bigBuffers)}
+	if n.opts.testDial != nil {
+		opts = []nftables.ConnOption{nftables.AsLasting(), nftables.WithTestDial(n.opts.testDial)}
+	}
+	conn, err := nftables.New(opts...)
 	if err != nil {
 		return fmt.Errorf("nftables: netlink: %w", err)
 	}
