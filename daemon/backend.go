@@ -230,11 +230,29 @@ func busError(err error) error {
 	case errors.Is(err, jails.ErrNoSuchJail):
 		return fmt.Errorf("%w: %v", bus.ErrNoSuchJail, err)
 	case errors.Is(err, jails.ErrInvalidAddress), errors.Is(err, jails.ErrIgnored):
+		var r *jails.Refusal
+		if errors.As(err, &r) {
+			// The engine's message stands alone ("0.0.0.0/0 contains 127.0.0.0/8, which jail sshd
+			// ignores"): it is the bus error's message as it is.
+			return refusal{r}
+		}
 		return fmt.Errorf("%w: %v", bus.ErrInvalidAddress, err)
 	case errors.Is(err, jails.ErrNotBanned):
 		return fmt.Errorf("%w: %v", bus.ErrNotBanned, err)
 	}
 	return err
+}
+
+// refusal is a manual ban the engine refused, as the bus's InvalidAddress with the engine's message.
+type refusal struct{ r *jails.Refusal }
+
+func (e refusal) Error() string        { return e.r.Msg }
+func (e refusal) Is(target error) bool { return target == bus.ErrInvalidAddress }
+
+// engineNotice logs what the engine tells once, such as an IPv6 prefix it bans address by address
+// because the prefix holds an address the jail ignores.
+func (d *Daemon) engineNotice(jail, msg string) {
+	d.log.Event("", sdjournal.PriNotice, map[string]string{events.FieldJail: jail}, "jail %s: %s", jail, msg)
 }
 
 // failureLog keeps the per-failure debug entries from flooding the journal: failures read from a

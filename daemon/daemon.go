@@ -193,7 +193,7 @@ func (d *Daemon) setUp() error {
 			}
 		}
 	}
-	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now)
+	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now, jails.WithNotice(d.engineNotice))
 	d.configureJails(cfg)
 
 	cp, err := LoadCheckpoint(cfg.Daemon.StateDirectory)

@@ -89,6 +89,7 @@ type Engine struct {
 	now       func() time.Time
 	selfAddrs func() ([]netip.Prefix, error)
 	self      []netip.Prefix
+	notice    func(jail, msg string)
 	logins    LoginFunc // nil: logins are not reported
 
 	jails map[string]*jail
@@ -111,7 +112,10 @@ type jail struct {
 	name     string
 	filter   *Filter
 	s        Settings
-	ignore   []netip.Prefix
+	ignore   []netip.Prefix // ignoreip and, with ignoreself, self (see ignore.go)
+	self     []netip.Prefix
+	narrow   map[netip.Prefix]netip.Prefix // IPv6 /ipv6_prefix -> an ignored prefix inside it
+	noted    map[netip.Prefix]bool         // the narrow prefixes already told to the notice
 	windows  *windows
 	bans     prefixMap[*Ban] // active: installed in the firewall
 	past     prefixMap[*Ban] // decided from a backlog, already over by now(): not installed
@@ -177,15 +181,15 @@ func (e *Engine) SetJail(name string, f *Filter, s Settings) error {
 	}
 	j.filter, j.s = f, s
 	e.retrust(j)
-	j.ignore = append([]netip.Prefix(nil), s.IgnoreIP...)
 	var err error
+	var self []netip.Prefix
 	if s.IgnoreSelf {
-		self, serr := e.selfAddrs()
-		if serr != nil {
+		var serr error
+		if self, serr = e.selfAddrs(); serr != nil {
 			err = fmt.Errorf("jail %q: %w: %v", name, errSelfAddrsFailed, serr)
 		}
-		j.ignore = append(j.ignore, self...)
 	}
+	j.setIgnore(s.IgnoreIP, self)
 	for j.windows.len() > j.s.maxTracked() {
 		j.windows.remove(j.windows.stalest().key)
 	}
@@ -237,7 +241,7 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 	if j.bannedAt(addr, at) || j.trustedAt(addr, at) {
 		return true
 	}
-	k := j.s.key(addr)
+	k := e.keyNoting(j, addr)
 	if t, ok := j.forgiven[k]; ok && at.Before(t) {
 		return true
 	}
@@ -385,7 +389,9 @@ func (e *Engine) target(jailName, addr string) (*jail, netip.Prefix, netip.Addr,
 	return j, p, a, err
 }
 
-// parseTarget parses a manual ban's address: an address (counted by the jail's ipv6_prefix) or a CIDR.
+// parseTarget parses a manual ban's address: an address (counted by the jail's ipv6_prefix, unless
+// that prefix holds an ignored address) or a CIDR, canonical: an IPv4-mapped address or prefix is its
+// IPv4 one. A CIDR with host bits set (127.0.0.0/7) is a Refusal naming what was probably meant.
 func (j *jail) parseTarget(s string) (netip.Prefix, netip.Addr, error) {
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "/") {
@@ -399,19 +405,25 @@ func (j *jail) parseTarget(s string) (netip.Prefix, netip.Addr, error) {
 			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
-		return p.Masked(), p.Masked().Addr(), nil
+		if err := hostBits(s, p); err != nil {
+			return netip.Prefix{}, netip.Addr{}, err
+		}
+		return p, p.Addr(), nil
 	}
 	a, ok := parseAddr(s)
 	if !ok {
 		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%w %q", ErrInvalidAddress, s)
 	}
-	return j.s.key(a), a, nil
+	k, _ := j.key(a)
+	return k, a, nil
 }
 
 // Ban bans addr (an address, or a CIDR) in the jail now, for d (0: the jail's ban time, with
 // increments), through the same path as a ban the jail decides: history, firewall, Banned. Banning a
 // banned prefix again replaces its ban (a new expiry); an address or CIDR inside a wider running ban of
-// the jail (an IPv6 /64, say) returns that ban unchanged. Ignored addresses are ErrIgnored. A manual
+// the jail (an IPv6 /64, say) returns that ban unchanged. The returned Ban's Prefix is what the kernel
+// holds. No ban locks the host out: an address the jail ignores, or a CIDR that holds one, is a Refusal
+// matching ErrIgnored; a bare IPv6 address whose /ipv6_prefix holds one is banned alone. A manual
 // ban overrides the trust after login of the addresses it covers, and ends it (see TrustEvents); a
 // ban of any other origin (a fleet peer's) of a trusted address is ErrTrusted.
 func (e *Engine) Ban(jailName, addr string, d time.Duration, o events.Origin) (Ban, error) {
@@ -419,14 +431,18 @@ func (e *Engine) Ban(jailName, addr string, d time.Duration, o events.Origin) (B
 	if err != nil {
 		return Ban{}, err
 	}
-	if j.ignored(a) {
-		return Ban{}, fmt.Errorf("%w: %s in jail %s", ErrIgnored, a, jailName)
-	}
-	now := e.now()
+	cidr := strings.Contains(addr, "/")
 	target := p.Bits()
-	if !strings.Contains(addr, "/") {
+	if !cidr {
 		target = a.BitLen()
 	}
+	if err := j.refuseOverlap(netip.PrefixFrom(a, target)); err != nil {
+		return Ban{}, err
+	}
+	if !cidr {
+		p = e.keyNoting(j, a)
+	}
+	now := e.now()
 	if b := j.covering(a); b != nil && b.Prefix.Bits() < target && now.Before(b.Expires) {
 		return *b, nil
 	}
