@@ -110,8 +110,8 @@ func (f *Filter) Name() string { return f.name }
 
 // DefaultMatch returns the filter's journal match in journalctl's syntax, one term per element and
 // "+" between alternatives. For sshd it selects entries by fields journald sets and a client cannot
-// forge: root processes of ssh.service or sshd.service, or root processes named sshd or sshd-session
-// (OpenSSH 9.8+), or root's entries identified as sshd whose process journald could not look up
+// forge: root processes of ssh.service or sshd.service, or root processes named sshd, sshd-session
+// (OpenSSH 9.8+) or sshd-auth (OpenSSH 10, which authenticates in a process of its own), or root's entries identified as sshd whose process journald could not look up
 // ("_COMM=" holds for an entry without _COMM; see the journal package's Match). Config-defined filters
 // have none (nil): their match comes from the config.
 func (f *Filter) DefaultMatch() []string {

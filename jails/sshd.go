@@ -3,6 +3,7 @@ package jails
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -23,25 +24,31 @@ const (
 	RuleRootRefused     = "root-refused"      // ROOT LOGIN REFUSED FROM H[ port P]
 	RulePAM             = "pam"               // error: PAM: Authentication failure|error for U from H[ via A]
 	RuleMaxAuthTries    = "max-auth-tries"    // error: maximum authentication attempts exceeded for U from H port P ssh2
-	RuleTooManyFailures = "too-many-failures" // Disconnecting (authenticating|invalid) user U H port P: Too many authentication failures
+	RuleTooManyFailures = "too-many-failures" // Disconnecting (authenticating|invalid) user U H port P: Too many authentication failures; Disconnecting: Too many authentication failures[ for U]
+	RuleAccountLocked   = "account-locked"    // User U not allowed because account is locked (the connection's address)
+	RuleRefusedConnect  = "refused-connect"   // refused connect from NAME (H) (tcp wrappers)
+	RuleAuthFail        = "auth-fail"         // Received disconnect from H[ port P]:3: ...: Auth fail (the client gave up)
+	RuleUserChange      = "user-change"       // Disconnecting (authenticating|invalid) user U H port P: Change of username or service not allowed: ...
+	RuleSeveralUsers    = "several-users"     // a connection that named more than one user: its "Accepted" or valid user's "Failed publickey"
 	// ddos mode adds these.
-	RuleNoIdent       = "no-identification" // Did not receive identification string from H[ port P]
-	RuleBadVersion    = "bad-version"       // Bad protocol version identification 'V' from H[ port P]
-	RuleBanner        = "banner-exchange"   // banner exchange: Connection from H port P: <reason>
-	RuleTimeout       = "timeout-preauth"   // Timeout before authentication for H[ port P]
-	RuleDispatchFatal = "dispatch-fatal"    // ssh_dispatch_run_fatal: Connection from [(authenticating|invalid) user U ]H port P: <reason>
-	RuleClosedPreauth = "closed-preauth"    // Connection (closed|reset) by H[ port P] [preauth]; Disconnected from H port P [preauth]
+	RuleNoIdent        = "no-identification" // Did not receive identification string from H[ port P]
+	RuleBadVersion     = "bad-version"       // Bad protocol version identification 'V' from H[ port P]
+	RuleBanner         = "banner-exchange"   // banner exchange: Connection from H port P: <reason>
+	RuleTimeout        = "timeout-preauth"   // Timeout before authentication for H[ port P]; ... for connection from H to H2, pid = N
+	RuleDispatchFatal  = "dispatch-fatal"    // ssh_dispatch_run_fatal: Connection from [(authenticating|invalid) user U ]H port P: <reason>
+	RuleClosedPreauth  = "closed-preauth"    // Connection (closed|reset) by H[ port P] [preauth]; Disconnected from H port P [preauth]
+	RuleClosedAuthUser = "closed-auth-user"  // (Connection (closed|reset)|Disconnected) (by|from) (authenticating|invalid) user U H port P [preauth]
 	// aggressive mode adds these.
 	RuleFailedPublickey = "failed-publickey" // Failed publickey for U from H port P ssh2: KEY (a valid user)
 	RuleNegotiate       = "negotiate"        // Unable to negotiate with H port P: no matching <algorithm> found. ...
 	RuleNoAuthMethods   = "no-auth-methods"  // Received disconnect from H[ port P]:14: No [supported ]authentication methods available
-	RuleClosedAuthUser  = "closed-auth-user" // (Connection (closed|reset) by|Disconnected from) (authenticating|invalid) user U H port P [preauth]
 )
 
 var sshdRules = map[string][]string{
-	ModeNormal:     {RuleFailed, RuleInvalidUser, RuleNotAllowed, RuleRootRefused, RulePAM, RuleMaxAuthTries, RuleTooManyFailures},
-	ModeDDoS:       {RuleNoIdent, RuleBadVersion, RuleBanner, RuleTimeout, RuleDispatchFatal, RuleClosedPreauth},
-	ModeAggressive: {RuleFailedPublickey, RuleNegotiate, RuleNoAuthMethods, RuleClosedAuthUser},
+	ModeNormal: {RuleFailed, RuleInvalidUser, RuleNotAllowed, RuleAccountLocked, RuleRootRefused, RulePAM, RuleMaxAuthTries,
+		RuleTooManyFailures, RuleRefusedConnect, RuleAuthFail, RuleUserChange, RuleSeveralUsers},
+	ModeDDoS:       {RuleNoIdent, RuleBadVersion, RuleBanner, RuleTimeout, RuleDispatchFatal, RuleClosedPreauth, RuleClosedAuthUser},
+	ModeAggressive: {RuleFailedPublickey, RuleNegotiate, RuleNoAuthMethods},
 }
 
 // sshdMatch is the trusted journal match of the sshd filter (SPEC.md, "Trust"). The third alternative
@@ -54,9 +61,9 @@ var sshdRules = map[string][]string{
 var sshdMatch = []string{
 	"_UID=0", "_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service",
 	"+",
-	"_UID=0", "_COMM=sshd", "_COMM=sshd-session",
+	"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "_COMM=sshd-auth",
 	"+",
-	"_UID=0", "_COMM=", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session",
+	"_UID=0", "_COMM=", "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session", "SYSLOG_IDENTIFIER=sshd-auth",
 }
 
 // sshdFilter is the hand-written sshd filter.
@@ -86,146 +93,273 @@ func SSHD(mode string) (*Filter, error) {
 
 const preauthSuffix = " [preauth]"
 
-// classify dispatches on the message's first bytes; no rule runs unless its literal prefix is there.
+// lineKind is what an sshd line means for the connection that wrote it (see conns.go).
+type lineKind uint8
+
+const (
+	lineNone     lineKind = iota // nothing the filter knows
+	lineInfo                     // no failure, but it names the connection's address (a disconnect, say)
+	lineFailure                  // a failure by itself
+	lineRefusal                  // the user name is refused (Invalid user, not allowed, account locked)
+	lineFailed                   // "Failed <method> ...": a rejected credential
+	linePAM                      // sshd's PAM error for a rejected credential
+	linePubkey                   // a valid user's "Failed publickey" (normal and ddos modes)
+	lineMaxTries                 // MaxAuthTries reached
+	lineTooMany                  // the disconnect that follows MaxAuthTries
+	lineEnd                      // ddos: the connection ended before authentication
+	lineLogin                    // "Accepted ..."
+)
+
+// sshdLine is one message taken apart: what it is, and what it says about its connection.
+type sshdLine struct {
+	kind   lineKind
+	rule   string
+	addr   netip.Addr // invalid: the line names no address
+	port   int        // the client's port, 0 when the line names none
+	user   string     // the user name the line names, without "invalid user " ("" when none)
+	method string     // Failed and Accepted lines
+	pid    int        // "Timeout before authentication for connection ..., pid = N": the connection's process
+	ends   bool       // the line reports the end of the connection
+}
+
+// alone is what the line is read by itself, with no connection around it.
+func (l *sshdLine) alone() Result {
+	switch l.kind {
+	case lineNone, lineInfo, linePubkey:
+		return Result{}
+	case lineLogin:
+		return Result{Kind: Login, Addr: l.addr, Rule: RuleAccepted, User: l.user, Method: l.method}
+	}
+	if !l.addr.IsValid() {
+		return Result{}
+	}
+	return Result{Kind: Failure, Addr: l.addr, Rule: l.rule}
+}
+
+// classify reads msg by itself (Filter.Classify).
 func (s *sshdFilter) classify(msg string) Result {
-	for len(msg) > 0 && (msg[len(msg)-1] == ' ' || msg[len(msg)-1] == '\n' || msg[len(msg)-1] == '\r' || msg[len(msg)-1] == '\t') {
+	l := s.read(msg)
+	return l.alone()
+}
+
+// read takes msg apart. It dispatches on the message's first bytes; no rule runs unless its literal
+// prefix is there.
+func (s *sshdFilter) read(msg string) sshdLine {
+	for len(msg) > 0 && (msg[len(msg)-1] == ' ' || msg[len(msg)-1] == '\n' || msg[len(msg)-1] == '\r') {
 		msg = msg[:len(msg)-1]
 	}
+	if hasControl(msg) {
+		return sshdLine{}
+	}
+	msg = trimKernelPrefix(msg)
 	preauth := false
 	if strings.HasSuffix(msg, preauthSuffix) {
 		msg, preauth = msg[:len(msg)-len(preauthSuffix)], true
 	}
-	pam := false
 	if len(msg) > 7 && msg[5] == ':' && msg[6] == ' ' && (strings.HasPrefix(msg, "error") || strings.HasPrefix(msg, "fatal")) {
 		msg = msg[7:]
-		if strings.HasPrefix(msg, "PAM: ") {
-			msg, pam = msg[5:], true
-		}
+		msg = strings.TrimPrefix(msg, "PAM: ")
 	}
 	if len(msg) < 8 {
-		return Result{}
+		return sshdLine{}
 	}
-	var (
-		a    netip.Addr
-		ok   bool
-		rule string
-	)
+	l := sshdLine{kind: lineFailure}
+	var ok bool
 	switch msg[0] {
 	case 'F':
 		if strings.HasPrefix(msg, "Failed ") {
-			a, rule, ok = s.failed(msg[len("Failed "):])
+			ok = s.failed(&l, msg[len("Failed "):])
 		}
 	case 'I':
 		if strings.HasPrefix(msg, "Invalid user ") || strings.HasPrefix(msg, "Illegal user ") {
-			a, ok = hostAfterFrom(msg[len("Invalid user"):], false)
-			rule = RuleInvalidUser
+			l.kind, l.rule = lineRefusal, RuleInvalidUser
+			l.addr, ok = hostAfterFrom(msg[len("Invalid user"):], false)
+			l.user = userBefore(msg[len("Invalid user "):], " from ")
 		}
 	case 'U':
 		switch {
-		case pam && strings.HasPrefix(msg, "User not known to the underlying authentication module for "):
-			a, ok = pamHost(msg)
-			rule = RulePAM
+		case strings.HasPrefix(msg, "User not known to the underlying authentication module for "):
+			l.kind, l.rule = linePAM, RulePAM
+			l.addr, ok = pamHost(msg)
 		case strings.HasPrefix(msg, "User "):
-			a, ok = notAllowed(msg)
-			rule = RuleNotAllowed
+			ok = notAllowed(&l, msg)
 		case s.aggressive && strings.HasPrefix(msg, "Unable to negotiate with "):
-			a, ok = negotiate(msg[len("Unable to negotiate with "):])
-			rule = RuleNegotiate
+			l.rule = RuleNegotiate
+			l.addr, ok = negotiate(msg[len("Unable to negotiate with "):])
 		}
 	case 'A', 'a':
-		if strings.HasPrefix(msg, "Accepted ") {
-			return accepted(msg[len("Accepted "):])
-		}
-		if pam && (strings.HasPrefix(msg[1:], "uthentication failure for ") || strings.HasPrefix(msg[1:], "uthentication error for ")) {
-			a, ok = pamHost(msg)
-			rule = RulePAM
+		switch {
+		case strings.HasPrefix(msg, "Accepted "):
+			l.kind = lineLogin
+			l.method, l.user, l.addr, ok = methodForUserFrom(msg[len("Accepted "):])
+			l.ends = true
+		case strings.HasPrefix(msg[1:], "uthentication failure for "), strings.HasPrefix(msg[1:], "uthentication error for "),
+			strings.HasPrefix(msg[1:], "uthentication failed for "):
+			l.kind, l.rule = linePAM, RulePAM
+			l.addr, ok = pamHost(msg)
 		}
 	case 'R':
 		switch {
 		case strings.HasPrefix(msg, "ROOT LOGIN REFUSED FROM "):
-			a, ok = hostThenPort(msg[len("ROOT LOGIN REFUSED FROM "):])
-			rule = RuleRootRefused
-		case s.aggressive && strings.HasPrefix(msg, "Received disconnect from "):
-			a, ok = noAuthMethods(msg[len("Received disconnect from "):])
-			rule = RuleNoAuthMethods
+			l.rule, l.user = RuleRootRefused, "root"
+			l.addr, ok = hostThenPort(msg[len("ROOT LOGIN REFUSED FROM "):])
+		case strings.HasPrefix(msg, "Received disconnect from "):
+			ok = s.receivedDisconnect(&l, msg[len("Received disconnect from "):])
+		}
+	case 'r':
+		if strings.HasPrefix(msg, "refused connect from ") {
+			l.rule = RuleRefusedConnect
+			l.addr, ok = refusedConnect(msg[len("refused connect from "):])
 		}
 	case 'm':
 		if strings.HasPrefix(msg, "maximum authentication attempts exceeded for ") {
-			a, ok = maxAuthTries(msg)
-			rule = RuleMaxAuthTries
+			l.kind, l.rule = lineMaxTries, RuleMaxAuthTries
+			l.addr, ok = maxAuthTries(msg)
+			l.user = strings.TrimPrefix(userBefore(msg[len("maximum authentication attempts exceeded for "):], " from "), "invalid user ")
 		}
 	case 'D':
 		switch {
+		case strings.HasPrefix(msg, "Disconnecting: Too many authentication failures"):
+			// The form before OpenSSH 8.2: no address; the connection has it.
+			rest := msg[len("Disconnecting: Too many authentication failures"):]
+			if rest == "" || strings.HasPrefix(rest, " for ") {
+				l.kind, l.rule, ok = lineTooMany, RuleTooManyFailures, true
+				l.user, l.ends = strings.TrimPrefix(rest, " for "), true
+			}
 		case strings.HasPrefix(msg, "Disconnecting "):
-			a, ok = tooMany(msg[len("Disconnecting "):])
-			rule = RuleTooManyFailures
-		case s.ddos && preauth && strings.HasPrefix(msg, "Disconnected from "):
-			a, rule, ok = s.closed(msg[len("Disconnected from "):])
+			ok = disconnecting(&l, msg[len("Disconnecting "):])
+		case strings.HasPrefix(msg, "Disconnected from "):
+			ok = s.closed(&l, msg[len("Disconnected from "):], preauth)
+		case strings.HasPrefix(msg, "Disconnected by "):
+			ok = s.closed(&l, msg[len("Disconnected by "):], preauth)
 		case s.ddos && strings.HasPrefix(msg, "Did not receive identification string from "):
-			a, ok = hostThenPort(msg[len("Did not receive identification string from "):])
-			rule = RuleNoIdent
+			l.rule = RuleNoIdent
+			l.addr, ok = hostThenPort(msg[len("Did not receive identification string from "):])
+			l.ends = true
 		}
 	case 'C':
-		if s.ddos && preauth {
-			switch {
-			case strings.HasPrefix(msg, "Connection closed by "):
-				a, rule, ok = s.closed(msg[len("Connection closed by "):])
-			case strings.HasPrefix(msg, "Connection reset by "):
-				a, rule, ok = s.closed(msg[len("Connection reset by "):])
+		for _, p := range []string{"Connection closed by ", "Connection reset by ", "Connection closed from ", "Connection reset from "} {
+			if strings.HasPrefix(msg, p) {
+				ok = s.closed(&l, msg[len(p):], preauth)
+				break
 			}
 		}
 	case 'B':
 		if s.ddos && strings.HasPrefix(msg, "Bad protocol version identification ") {
-			a, ok = hostAfterFrom(msg[len("Bad protocol version identification"):], false)
-			rule = RuleBadVersion
+			l.rule = RuleBadVersion
+			l.addr, ok = hostAfterFrom(msg[len("Bad protocol version identification"):], false)
 		}
 	case 'b':
 		if s.ddos && strings.HasPrefix(msg, "banner exchange: Connection from ") {
-			a, ok = hostPortColon(msg[len("banner exchange: Connection from "):])
-			rule = RuleBanner
+			l.rule = RuleBanner
+			l.addr, ok = hostPortColon(msg[len("banner exchange: Connection from "):])
 		}
 	case 'T':
 		if s.ddos && strings.HasPrefix(msg, "Timeout before authentication for ") {
-			a, ok = hostThenPort(msg[len("Timeout before authentication for "):])
-			rule = RuleTimeout
+			ok = timeout(&l, msg[len("Timeout before authentication for "):])
 		}
 	case 's':
 		if s.ddos && strings.HasPrefix(msg, "ssh_dispatch_run_fatal: Connection from ") {
-			a, ok = dispatchFatal(msg[len("ssh_dispatch_run_fatal: Connection from "):])
-			rule = RuleDispatchFatal
+			l.rule = RuleDispatchFatal
+			l.addr, ok = dispatchFatal(msg[len("ssh_dispatch_run_fatal: Connection from "):])
 		}
 	}
 	if !ok {
-		return Result{}
+		return sshdLine{}
 	}
-	return Result{Kind: Failure, Addr: a, Rule: rule}
+	if l.addr.IsValid() {
+		l.port = portAfter(msg, l.addr)
+	}
+	return l
 }
 
-func no() (netip.Addr, string, bool) { return netip.Addr{}, "", false }
+// hasControl reports whether s holds a C0 control character or DEL. sshd escapes them in everything
+// it logs (OpenSSH's do_log runs strnvis over the message), so such a message is not sshd's own
+// line: "Failed password for root from 192.0.2.1 port 22 ssh2\n from 192.0.2.2 port 22 ssh2" is one
+// MESSAGE that no sshd wrote.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// trimKernelPrefix drops the "kernel: [ 12.345]: " that some journals and syslog relays put before
+// a message.
+func trimKernelPrefix(s string) string {
+	t, ok := strings.CutPrefix(s, "kernel:")
+	if !ok {
+		return s
+	}
+	t = strings.TrimPrefix(t, " ")
+	if t, ok = strings.CutPrefix(t, "["); !ok {
+		return s
+	}
+	t = strings.TrimLeft(t, " ")
+	d := digits(t)
+	if d == 0 || len(t) <= d || t[d] != '.' {
+		return s
+	}
+	t = t[d+1:]
+	if d = digits(t); d == 0 || len(t) <= d || t[d] != ']' {
+		return s
+	}
+	t = strings.TrimPrefix(t[d+1:], ":")
+	if u := strings.TrimLeft(t, " "); len(u) < len(t) {
+		return u
+	}
+	return s
+}
+
+// portAfter returns the port sshd wrote after the address a: the number of the last "A port N"
+// in msg whose A is a ("H port N" tails, the port sshd writes after the address), or 0.
+func portAfter(msg string, a netip.Addr) int {
+	for end := len(msg); ; {
+		i := strings.LastIndex(msg[:end], " port ")
+		if i < 0 {
+			return 0
+		}
+		end = i
+		_, tok := lastToken(msg[:i])
+		if h, ok := parseAddr(tok); !ok || h != a {
+			continue
+		}
+		t := msg[i+len(" port "):]
+		d := digits(t)
+		if d == 0 || d > 5 {
+			continue
+		}
+		p, _ := strconv.Atoi(t[:d])
+		return p
+	}
+}
+
+// userBefore returns s up to the last sep in it ("" when there is none).
+func userBefore(s, sep string) string {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i]
+	}
+	return ""
+}
 
 // failed handles "Failed <method> for [invalid user ]U from H[ port P[ ssh1|ssh2[: INFO]]]".
-func (s *sshdFilter) failed(rest string) (netip.Addr, string, bool) {
+func (s *sshdFilter) failed(l *sshdLine, rest string) bool {
 	method, user, a, ok := methodForUserFrom(rest)
 	if !ok {
-		return no()
+		return false
 	}
-	rule := RuleFailed
-	if method == "publickey" && !strings.HasPrefix(user, "invalid user ") {
-		if !s.aggressive {
-			return no()
+	l.kind, l.rule, l.addr, l.method = lineFailed, RuleFailed, a, method
+	user, invalid := strings.CutPrefix(user, "invalid user ")
+	l.user = user
+	if method == "publickey" && !invalid {
+		l.kind = linePubkey
+		if s.aggressive {
+			l.kind, l.rule = lineFailure, RuleFailedPublickey
 		}
-		rule = RuleFailedPublickey
 	}
-	return a, rule, true
-}
-
-// accepted handles "Accepted <method> for U from H port P ssh2[: INFO]", a successful login.
-func accepted(rest string) Result {
-	method, user, a, ok := methodForUserFrom(rest)
-	if !ok {
-		return Result{}
-	}
-	return Result{Kind: Login, Addr: a, Rule: RuleAccepted, User: user, Method: method}
+	return true
 }
 
 // methodForUserFrom reads "<method> for U from H[ port P[ ssh1|ssh2[: INFO]]]", what follows
@@ -400,19 +534,28 @@ var notAllowedReasons = []string{
 	"none of user's groups are listed in AllowGroups",
 }
 
-// notAllowed handles "User U from H not allowed because <reason>".
-func notAllowed(msg string) (netip.Addr, bool) {
+// notAllowed handles "User U from H not allowed because <reason>", and "User U not allowed because
+// account is locked", which names no address: the connection has it.
+func notAllowed(l *sshdLine, msg string) bool {
 	i := strings.LastIndex(msg, " not allowed because ")
 	if i < 0 {
-		return netip.Addr{}, false
+		return false
 	}
 	reason := msg[i+len(" not allowed because "):]
+	if reason == "account is locked" {
+		l.kind, l.rule, l.user = lineRefusal, RuleAccountLocked, msg[len("User "):i]
+		return true
+	}
 	for _, r := range notAllowedReasons {
 		if reason == r {
-			return hostAfterFrom(msg[len("User"):i], false)
+			var ok bool
+			l.kind, l.rule = lineRefusal, RuleNotAllowed
+			l.addr, ok = hostAfterFrom(msg[len("User"):i], false)
+			l.user = userBefore(msg[len("User "):i], " from ")
+			return ok
 		}
 	}
-	return netip.Addr{}, false
+	return false
 }
 
 // pamHost handles "... for U from H[ via A]".
@@ -435,20 +578,83 @@ func maxAuthTries(msg string) (netip.Addr, bool) {
 	return hostAfterFrom(msg[len("maximum authentication attempts exceeded for"):], true)
 }
 
-// tooMany handles "(authenticating|invalid) user U H port P: Too many authentication failures".
-func tooMany(s string) (netip.Addr, bool) {
-	if !strings.HasPrefix(s, "authenticating user ") && !strings.HasPrefix(s, "invalid user ") {
-		return netip.Addr{}, false
-	}
-	s, ok := strings.CutSuffix(s, ": Too many authentication failures")
+// disconnecting handles what follows "Disconnecting ": "(authenticating|invalid) user U H port P:
+// Too many authentication failures" and "(authenticating|invalid) user U H port P: Change of username
+// or service not allowed: (U,S) -> (V,S2)".
+func disconnecting(l *sshdLine, s string) bool {
+	t, ok := cutAuthUser(s)
 	if !ok {
-		return netip.Addr{}, false
+		return false
 	}
-	before, h := lastToken(trimPortStrict(s))
-	if before == "" {
-		return netip.Addr{}, false
+	if u, ok := strings.CutSuffix(t, ": Too many authentication failures"); ok {
+		var h string
+		if l.user, h, ok = userHostPort(u); !ok {
+			return false
+		}
+		l.kind, l.rule, l.ends = lineTooMany, RuleTooManyFailures, true
+		l.addr, ok = parseAddr(h)
+		return ok
 	}
-	return parseAddr(h)
+	return userChange(l, t)
+}
+
+// userChangeReason is what sshd writes when a client asks for another user (or service) on a
+// connection that already named one; sshd disconnects it.
+const userChangeReason = ": Change of username or service not allowed: "
+
+// userChange handles "U H port P: Change of username or service not allowed: (U,S) -> (V,S2)". The
+// client chose U, V and the services, on both sides of the address; but U is written twice, so a
+// reading is sshd's only if the U before the address is the U the reason starts with. sshd cuts the
+// reason at 100 bytes, which may cut U short. Exactly one reading must fit, else no failure.
+func userChange(l *sshdLine, t string) bool {
+	n := 0
+	for off := 0; n < 2; {
+		j := strings.Index(t[off:], userChangeReason)
+		if j < 0 {
+			break
+		}
+		at := off + j
+		off = at + len(userChangeReason)
+		before, ok := strings.CutSuffix(strings.TrimRight(t[:at], "0123456789"), " port ")
+		if !ok || len(before)+len(" port ") == at {
+			continue
+		}
+		user, h := lastToken(before)
+		a, ok := parseAddr(h)
+		if !ok || !strings.Contains(before, " ") {
+			continue
+		}
+		reason, want := t[off:], "("+user+","
+		full := len(userChangeReason) - 2 + len(reason) // the reason as sshd cut it, "Change ..."
+		if !strings.HasPrefix(reason, want) && !(full >= 100 && strings.HasPrefix(want, reason)) {
+			continue
+		}
+		l.addr, l.user, n = a, user, n+1
+	}
+	if n != 1 {
+		return false
+	}
+	l.kind, l.rule, l.ends = lineFailure, RuleUserChange, true
+	return true
+}
+
+// cutAuthUser cuts the "authenticating user " or "invalid user " that sshd writes before the user
+// name of a connection that has named one.
+func cutAuthUser(s string) (string, bool) {
+	if t, ok := strings.CutPrefix(s, "authenticating user "); ok {
+		return t, true
+	}
+	return strings.CutPrefix(s, "invalid user ")
+}
+
+// userHostPort splits "U H port P" (U may be empty, or hold spaces) into U and H.
+func userHostPort(s string) (user, host string, ok bool) {
+	t := trimPortStrict(s)
+	i := strings.LastIndexByte(t, ' ')
+	if i < 0 {
+		return "", "", false
+	}
+	return t[:i], t[i+1:], true
 }
 
 // trimPortStrict removes a trailing " port N", returning "" if there is none.
@@ -461,24 +667,110 @@ func trimPortStrict(s string) string {
 }
 
 // closed handles what follows "Connection closed by ", "Connection reset by " or "Disconnected from "
-// in a [preauth] line: "H[ port P]" (ddos) or "(authenticating|invalid) user U H port P" (aggressive).
-func (s *sshdFilter) closed(rest string) (netip.Addr, string, bool) {
-	if strings.HasPrefix(rest, "authenticating user ") || strings.HasPrefix(rest, "invalid user ") {
-		if !s.aggressive {
-			return no()
-		}
-		before, h := lastToken(trimPortStrict(rest))
-		if before == "" {
-			return no()
-		}
-		a, ok := parseAddr(h)
-		return a, RuleClosedAuthUser, ok
+// (and "from"/"by" the other way round): "H[ port P]" or "(authenticating|invalid) user U H port P".
+// In ddos mode a [preauth] one is a failure (the connection ended before it authenticated); else it
+// only names the connection's address.
+func (s *sshdFilter) closed(l *sshdLine, rest string, preauth bool) bool {
+	l.kind, l.ends = lineInfo, true
+	var (
+		h        string
+		ok       bool
+		u, named = cutAuthUser(rest)
+	)
+	switch {
+	case named:
+		l.rule = RuleClosedAuthUser
+		l.user, h, ok = userHostPort(u)
+	case strings.HasPrefix(rest, "user "): // after authentication: a normal disconnect
+		l.user, h, ok = userHostPort(rest[len("user "):])
+		preauth = false
+	default:
+		l.rule = RuleClosedPreauth
+		h, ok = trimPort(rest), strings.IndexByte(trimPort(rest), ' ') < 0
 	}
-	if strings.HasPrefix(rest, "user ") { // after authentication: a normal disconnect
-		return no()
+	if !ok {
+		return false
 	}
-	a, ok := hostThenPort(rest)
-	return a, RuleClosedPreauth, ok
+	if l.addr, ok = parseAddr(h); !ok {
+		return false
+	}
+	if s.ddos && preauth {
+		l.kind = lineEnd
+	}
+	return true
+}
+
+// receivedDisconnect handles "H port P:CODE: REASON" (before OpenSSH 7.5 "H: CODE: REASON"), the
+// client's reason for leaving, written after the address. Code 3 with "...: Auth fail" is a client
+// that gave up after its authentication failed (JSch); in aggressive mode code 14, "No [supported ]
+// authentication methods available", is a failure too. Other disconnects only name the connection's
+// address.
+func (s *sshdFilter) receivedDisconnect(l *sshdLine, rest string) bool {
+	h, t, _ := strings.Cut(rest, " ")
+	if p, ok := strings.CutPrefix(t, "port "); ok {
+		d := digits(p)
+		if d == 0 || !strings.HasPrefix(p[d:], ":") {
+			return false
+		}
+		t = p[d+1:]
+	} else if h, ok = strings.CutSuffix(h, ":"); !ok {
+		return false
+	}
+	a, ok := parseAddr(h)
+	if !ok {
+		return false
+	}
+	t = strings.TrimLeft(t, " ")
+	d := digits(t)
+	if d == 0 || !strings.HasPrefix(t[d:], ":") {
+		return false
+	}
+	code, reason := t[:d], strings.TrimLeft(t[d+1:], " ")
+	l.kind, l.addr, l.ends = lineInfo, a, true
+	switch {
+	case code == "3" && (reason == "Auth fail" || strings.HasSuffix(reason, ": Auth fail")):
+		l.kind, l.rule = lineEnd, RuleAuthFail
+	case s.aggressive && code == "14" && (reason == "No supported authentication methods available" || reason == "No authentication methods available"):
+		l.kind, l.rule = lineFailure, RuleNoAuthMethods
+	}
+	return true
+}
+
+// refusedConnect handles tcp wrappers' "NAME (H)": NAME is the client's host name from DNS (or
+// "unknown"), one token.
+func refusedConnect(s string) (netip.Addr, bool) {
+	name, h, ok := strings.Cut(s, " (")
+	if !ok || name == "" || strings.IndexByte(name, ' ') >= 0 {
+		return netip.Addr{}, false
+	}
+	h, ok = strings.CutSuffix(h, ")")
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return parseAddr(h)
+}
+
+// timeout handles "H[ port P]" and OpenSSH 9.8's "connection from H to H2, pid = N", which the
+// listening sshd writes for the connection's process N.
+func timeout(l *sshdLine, s string) bool {
+	l.rule, l.kind, l.ends = RuleTimeout, lineEnd, true
+	var ok bool
+	if t, isConn := strings.CutPrefix(s, "connection from "); isConn {
+		h, t, _ := strings.Cut(t, " to ")
+		i := strings.LastIndex(t, ", pid = ")
+		if i < 0 || strings.IndexByte(t[:i], ' ') >= 0 {
+			return false
+		}
+		pid := t[i+len(", pid = "):]
+		if d := digits(pid); d == 0 || d != len(pid) || d > 9 {
+			return false
+		}
+		l.pid, _ = strconv.Atoi(pid)
+		l.addr, ok = parseAddr(h)
+		return ok
+	}
+	l.addr, ok = hostThenPort(s)
+	return ok
 }
 
 // negotiate handles "H port P: no matching <algorithm> found. Their offer: ..."; the offer is the
@@ -493,22 +785,6 @@ func negotiate(s string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return parseAddr(h)
-}
-
-// noAuthMethods handles "H[ port P]:14: No [supported ]authentication methods available"; before
-// OpenSSH 7.5 the separator is ": 14: ".
-func noAuthMethods(s string) (netip.Addr, bool) {
-	for _, text := range []string{"14: No supported authentication methods available", "14: No authentication methods available"} {
-		hp, ok := strings.CutSuffix(s, text)
-		if !ok {
-			continue
-		}
-		hp = strings.TrimSuffix(hp, " ")
-		if hp, ok = strings.CutSuffix(hp, ":"); ok {
-			return hostThenPort(hp)
-		}
-	}
-	return netip.Addr{}, false
 }
 
 // dispatchFatal handles "[(authenticating|invalid) user U ]H port P: <reason>"; the reason is one of

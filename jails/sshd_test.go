@@ -92,11 +92,44 @@ var sshdCases = []sshdCase{
 	onlyAggressive("no auth methods", "Received disconnect from 192.0.2.83 port 1684:14: No supported authentication methods available [preauth]", "192.0.2.83"),
 	onlyAggressive("no auth methods old", "error: Received disconnect from 192.0.2.84: 14: No supported authentication methods available [preauth]", "192.0.2.84"),
 	onlyAggressive("no auth methods ipv6", "Received disconnect from 2001:db8::85 port 1883:14: No authentication methods available [preauth]", "2001:db8::85"),
-	onlyAggressive("closed authenticating", "Connection closed by authenticating user root 192.0.2.10 port 46038 [preauth]", "192.0.2.10"),
-	onlyAggressive("closed invalid empty", "Connection closed by invalid user  192.0.2.68 port 34916 [preauth]", "192.0.2.68"),
-	onlyAggressive("disconnected authenticating", "Disconnected from authenticating user admin 192.0.2.6 port 33553 [preauth]", "192.0.2.6"),
-	onlyAggressive("reset authenticating", "Connection reset by authenticating user root 192.0.2.20 port 1558 [preauth]", "192.0.2.20"),
-	onlyAggressive("closed inject", "Connection closed by authenticating user test 127.0.0.1 port 12345 192.0.2.11 port 46039 [preauth]", "192.0.2.11"),
+	fromDDoS("closed authenticating", "Connection closed by authenticating user root 192.0.2.10 port 46038 [preauth]", "192.0.2.10"),
+	fromDDoS("closed invalid empty", "Connection closed by invalid user  192.0.2.68 port 34916 [preauth]", "192.0.2.68"),
+	fromDDoS("disconnected authenticating", "Disconnected from authenticating user admin 192.0.2.6 port 33553 [preauth]", "192.0.2.6"),
+	fromDDoS("reset authenticating", "Connection reset by authenticating user root 192.0.2.20 port 1558 [preauth]", "192.0.2.20"),
+	fromDDoS("closed inject", "Connection closed by authenticating user test 127.0.0.1 port 12345 192.0.2.11 port 46039 [preauth]", "192.0.2.11"),
+	// tcp wrappers, clients giving up, user changes
+	all("refused connect", "refused connect from 61-220-150-82.example.net (192.0.2.120)", "192.0.2.120"),
+	all("refused connect unknown", "refused connect from unknown (2001:db8::120)", "2001:db8::120"),
+	sshdCase{"refused connect name with space", "refused connect from a b (192.0.2.121)", "", "", ""},
+	sshdCase{"refused connect host name only", "refused connect from host.example (host.example)", "", "", ""},
+	all("auth fail jsch", "Received disconnect from 192.0.2.122 port 1234:3: com.jcraft.jsch.JSchException: Auth fail [preauth]", "192.0.2.122"),
+	all("auth fail no preauth", "Received disconnect from 2001:db8::122 port 1234:3: com.jcraft.jsch.JSchException: Auth fail", "2001:db8::122"),
+	all("auth fail old form", "Received disconnect from 192.0.2.123: 3: com.jcraft.jsch.JSchException: Auth fail [preauth]", "192.0.2.123"),
+	sshdCase{"auth fail other code", "Received disconnect from 192.0.2.124 port 1234:2: com.jcraft.jsch.JSchException: Auth fail [preauth]", "", "", ""},
+	all("user change", "Disconnecting invalid user admin 192.0.2.125 port 4444: Change of username or service not allowed: (admin,ssh-connection) -> (root,ssh-connection) [preauth]", "192.0.2.125"),
+	all("user change authenticating", "Disconnecting authenticating user root 2001:db8::125 port 4444: Change of username or service not allowed: (root,ssh-connection) -> (admin,ssh-connection) [preauth]", "2001:db8::125"),
+	all("user change cut short", "Disconnecting invalid user "+strings.Repeat("u", 60)+" 192.0.2.126 port 4444: Change of username or service not allowed: ("+strings.Repeat("u", 56)+" [preauth]", "192.0.2.126"),
+	sshdCase{"user change other user in reason", "Disconnecting invalid user admin 192.0.2.127 port 4444: Change of username or service not allowed: (root,ssh-connection) -> (x,ssh-connection) [preauth]", "", "", ""},
+	all("pam without prefix", "Authentication failure for root from 192.0.2.128", "192.0.2.128"),
+	all("pam failed without prefix", "authentication failed for root from 192.0.2.129 via 198.51.100.1", "192.0.2.129"),
+	all("pam not known without prefix", "User not known to the underlying authentication module for illegal user x from 192.0.2.130", "192.0.2.130"),
+	all("kernel prefix", "kernel: [ 1234.567]: Failed password for root from 192.0.2.131 port 22 ssh2", "192.0.2.131"),
+	all("kernel prefix tight", "kernel:[12.5] Invalid user x from 192.0.2.132 port 22", "192.0.2.132"),
+	sshdCase{"kernel prefix bad", "kernel: [x]: Failed password for root from 192.0.2.133 port 22 ssh2", "", "", ""},
+	fromDDoS("timeout 9.8", "Timeout before authentication for connection from 192.0.2.134 to 192.0.2.1, pid = 4242", "192.0.2.134"),
+	fromDDoS("timeout 9.8 ipv6", "Timeout before authentication for connection from 2001:db8::134 to 2001:db8::1, pid = 4242", "2001:db8::134"),
+	fromDDoS("closed from authenticating", "Connection closed from authenticating user root 192.0.2.135 port 46038 [preauth]", "192.0.2.135"),
+	fromDDoS("disconnected by invalid", "Disconnected by invalid user x 192.0.2.136 port 46038 [preauth]", "192.0.2.136"),
+	// raw control characters: not sshd's (sshd escapes them)
+	sshdCase{"raw newline", "Failed password for root from 198.51.100.24 port 22 ssh2\n from 198.51.100.25 port 22 ssh2", "", "", ""},
+	sshdCase{"raw nul", "Failed password for root\x00 from 198.51.100.26 port 22 ssh2", "", "", ""},
+	sshdCase{"raw escape", "Invalid user \x1b[2J from 198.51.100.27 port 22", "", "", ""},
+	sshdCase{"raw tab", "Invalid user a\tb from 198.51.100.28 port 22", "", "", ""},
+	sshdCase{"raw del", "Invalid user a\x7fb from 198.51.100.29 port 22", "", "", ""},
+	all("escaped newline is text", `Failed password for invalid user a\n from 198.51.100.30 port 22 ssh2`, "198.51.100.30"),
+	all("trailing newline", "Failed password for root from 198.51.100.31 port 22 ssh2\n", "198.51.100.31"),
+	// addressless lines count only through their connection
+	sshdCase{"too many failures no user", "Disconnecting: Too many authentication failures [preauth]", "", "", ""},
 	// never failures
 	sshdCase{"accepted password", "Accepted password for rda from 192.0.2.113 port 52100 ssh2", "", "", ""},
 	sshdCase{"accepted publickey", "Accepted publickey for git from 192.0.2.1 port 57904 ssh2: ED25519 SHA256:abc", "", "", ""},
@@ -132,7 +165,7 @@ var sshdCases = []sshdCase{
 	all("password has no info", "Failed password for invalid user test from 192.0.2.100 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2", "10.10.1.2"),
 	all("publickey bad info is user text", "Failed publickey for invalid user test from 192.0.2.105 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2", "10.10.1.2"),
 	all("inject hostbased client host", `Failed hostbased for root from 192.0.2.101 port 5 ssh2: RSA SHA256:a, client user "u", client host "x from 1.2.3.4 port 1 ssh2"`, "192.0.2.101"),
-	onlyAggressive("inject closed user", "Connection closed by authenticating user x 1.2.3.4 port 22 192.0.2.102 port 1 [preauth]", "192.0.2.102"),
+	fromDDoS("inject closed user", "Connection closed by authenticating user x 1.2.3.4 port 22 192.0.2.102 port 1 [preauth]", "192.0.2.102"),
 	all("inject method", "Failed x for root from 1.2.3.4 port 1 ssh2 for invalid user y from 192.0.2.103 port 5 ssh2", "192.0.2.103"),
 	all("user is an address", "Failed password for invalid user 1.2.3.4 from 192.0.2.104 port 5 ssh2", "192.0.2.104"),
 }
@@ -177,8 +210,8 @@ func TestSSHDModes(t *testing.T) {
 	if err != nil || f.Name() != "sshd" {
 		t.Fatalf("Builtin(sshd) = %v, %v", f, err)
 	}
-	want := "_UID=0 _SYSTEMD_UNIT=ssh.service _SYSTEMD_UNIT=sshd.service + _UID=0 _COMM=sshd _COMM=sshd-session" +
-		" + _UID=0 _COMM= SYSLOG_IDENTIFIER=sshd SYSLOG_IDENTIFIER=sshd-session"
+	want := "_UID=0 _SYSTEMD_UNIT=ssh.service _SYSTEMD_UNIT=sshd.service + _UID=0 _COMM=sshd _COMM=sshd-session _COMM=sshd-auth" +
+		" + _UID=0 _COMM= SYSLOG_IDENTIFIER=sshd SYSLOG_IDENTIFIER=sshd-session SYSLOG_IDENTIFIER=sshd-auth"
 	if got := strings.Join(f.DefaultMatch(), " "); got != want {
 		t.Errorf("DefaultMatch = %q, want %q", got, want)
 	}
@@ -202,6 +235,18 @@ var craftedFamilies = []string{
 	"Disconnected from invalid user %U %H port 22 [preauth]",
 	"ssh_dispatch_run_fatal: Connection from invalid user %U %H port 22: invalid format [preauth]",
 	"Bad protocol version identification '%U' from %H port 22",
+	"Disconnecting invalid user %U %H port 22: Change of username or service not allowed: (%U,ssh-connection) -> (%U,x) [preauth]",
+	"Disconnecting authenticating user %U %H port 22: Change of username or service not allowed: (%U,%U) -> (y,%U) [preauth]",
+	"Received disconnect from %H port 22:3: %U: Auth fail [preauth]",
+	"Received disconnect from %H port 22:14: %U [preauth]",
+	"User not known to the underlying authentication module for illegal user %U from %H",
+	"Authentication failure for %U from %H",
+	"authentication error for %U from %H via 192.0.2.254",
+	"Connection closed from invalid user %U %H port 22 [preauth]",
+	"Disconnected by authenticating user %U %H port 22 [preauth]",
+	"kernel: [ 1.5]: Failed password for %U from %H port 22 ssh2",
+	"Accepted publickey for %U from %H port 22 ssh2: ED25519 SHA256:abcdef",
+	"Accepted password for %U from %H port 22 ssh2",
 }
 
 // FuzzSSHDFilter checks that the filter never panics, that a reported host is written in the message
@@ -224,17 +269,17 @@ func FuzzSSHDFilter(f *testing.F) {
 	real := []string{"192.0.2.1", "2001:db8::1"}
 	f.Fuzz(func(t *testing.T, msg, user string) {
 		for _, fl := range filters {
-			if host, _, ok := fl.Match(msg); ok {
-				if !host.IsValid() || !containsAddrToken(msg, host) {
+			if r := fl.Classify(msg); r.Kind != None {
+				if host := r.Addr; !host.IsValid() || !containsAddrToken(msg, host) {
 					t.Fatalf("Match(%q) = %v: not an address token of the message", msg, host)
 				}
 			}
 			for _, fam := range craftedFamilies {
 				for _, h := range real {
 					m := strings.ReplaceAll(strings.ReplaceAll(fam, "%U", user), "%H", h)
-					host, _, ok := fl.Match(m)
-					if ok && host != netip.MustParseAddr(h) {
-						t.Fatalf("user %q moved the host: Match(%q) = %v, want %s", user, m, host, h)
+					r := fl.Classify(m)
+					if r.Kind != None && r.Addr != netip.MustParseAddr(h) {
+						t.Fatalf("user %q moved the host: Classify(%q) = %+v, want %s", user, m, r, h)
 					}
 				}
 			}
