@@ -35,6 +35,7 @@ var errorNames = []struct {
 	{ErrNoSuchJail, "NoSuchJail"},
 	{ErrInvalidAddress, "InvalidAddress"},
 	{ErrNotBanned, "NotBanned"},
+	{ErrNotTrusted, "NotTrusted"},
 	{ErrInvalidConfig, "InvalidConfig"},
 	{ErrFailed, "Failed"},
 }

@@ -86,10 +86,10 @@ func introspectManager() string {
 }
 
 // introspectJail returns the introspection document of a jail object.
-func introspectJail(p dbus.ObjectPath) string {
+func introspectJail(p dbus.ObjectPath, ifaces []introspect.Interface) string {
 	return string(introspect.NewIntrospectable(&introspect.Node{
 		Name:       string(p),
-		Interfaces: []introspect.Interface{jailInterface, prop.IntrospectData},
+		Interfaces: ifaces,
 	}))
 }
 

@@ -138,6 +138,9 @@ func (p properties) values(msg dbus.Message, iface string) (map[string]any, *dbu
 	if err != nil {
 		return nil, err
 	}
+	if iface == TrustInterface {
+		return p.s.trustValues(name)
+	}
 	if iface != JailInterface && iface != "" {
 		return nil, prop.ErrIfaceNotFound
 	}
@@ -168,7 +171,7 @@ func (i introspectable) Introspect(msg dbus.Message) (string, *dbus.Error) {
 	if _, e := i.s.b.Jail(name); e != nil {
 		return "", dbusError(e)
 	}
-	return introspectJail(path), nil
+	return introspectJail(path, i.s.jailInterfaces()), nil
 }
 
 func jailPaths(names []string) []dbus.ObjectPath {

@@ -147,6 +147,9 @@ func (s *Server) attach(conn *dbus.Conn) error {
 			return fmt.Errorf("export %s on %s: %w", e.iface, e.path, err)
 		}
 	}
+	if err := s.exportTrust(conn); err != nil {
+		return err
+	}
 	reply, err := conn.RequestName(BusName, dbus.NameFlagDoNotQueue)
 	if err != nil {
 		return fmt.Errorf("request name %s: %w", BusName, err)

@@ -193,7 +193,7 @@ func (d *Daemon) setUp() error {
 			}
 		}
 	}
-	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now, jails.WithNotice(d.engineNotice))
+	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now, jails.WithNotice(d.engineNotice), jails.WithTrustEvents(trustSink{d}))
 	d.configureJails(cfg)
 
 	cp, err := LoadCheckpoint(cfg.Daemon.StateDirectory)

@@ -12,12 +12,15 @@ const (
 	MsgUnban            = "4457d62bde5247c99d7a0a257e8c4e0b"
 	MsgFailure          = "39481af06893453786a1b3adaa85020c"
 	MsgFirewallRestored = "54ff4a2776d543e2ad0d7809d9cd02b4"
+	MsgTrusted          = "93267cc25c9843d584757116bfc13d37" // an address trusted after a login (or extended)
+	MsgUntrusted        = "92891e50519141a0aac515721c0eb52b" // a trust after login ended
 )
 
 // EventIDs lists every MESSAGE_ID above, for readers that want all of gaolerd's events.
 var EventIDs = []string{
 	MsgStarted, MsgStopped, MsgReloaded, MsgConfigError,
 	MsgBan, MsgUnban, MsgFailure, MsgFirewallRestored,
+	MsgTrusted, MsgUntrusted,
 }
 
 // The structured fields gaolerd adds to its entries.
@@ -30,5 +33,7 @@ const (
 	FieldReason      = "GAOLER_REASON" // why an unban happened
 	FieldRule        = "GAOLER_RULE"   // which filter rule matched a failure
 	FieldCount       = "GAOLER_COUNT"  // how many bans a restore re-installed
+	FieldUser        = "GAOLER_USER"   // who logged in (trust after login)
+	FieldMethod      = "GAOLER_METHOD" // how: sshd's method, "logind" or "manual"
 	SyslogIdentifier = "gaolerd"
 )

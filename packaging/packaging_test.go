@@ -14,33 +14,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/internal/testenv"
 )
 
-// messageIDs reads the MESSAGE_IDs the daemon logs from daemon/events.go, so the catalog follows the
-// code. The contract's table is the fallback while the daemon package does not exist.
+// messageIDs returns the MESSAGE_IDs the daemon logs, from the events package, so the catalog follows
+// the code.
 func messageIDs(t *testing.T) []string {
 	t.Helper()
-	ids := []string{
-		"61a385ffb21f4b869834b9f02831d782", "fe307b7c18fd4fda99000c30ccb072d3",
-		"5315be068cb94b7a80ec6cf403af2b53", "9bc0e233712f45208795aaba951114d5",
-		"b115fae2c6c44d2885a6d2f4a1572bdc", "4457d62bde5247c99d7a0a257e8c4e0b",
-		"39481af06893453786a1b3adaa85020c", "54ff4a2776d543e2ad0d7809d9cd02b4",
+	if len(events.EventIDs) < 8 {
+		t.Fatalf("events.EventIDs holds %d MESSAGE_IDs, want at least 8", len(events.EventIDs))
 	}
-	src, err := os.ReadFile("../daemon/events.go")
-	if err != nil {
-		t.Logf("daemon/events.go: %v; using the contract's MESSAGE_IDs", err)
-		return ids
-	}
-	re := regexp.MustCompile(`Msg\w+\s*=\s*"([0-9a-f]{32})"`)
-	ids = nil
-	for _, m := range re.FindAllStringSubmatch(string(src), -1) {
-		ids = append(ids, m[1])
-	}
-	if len(ids) < 8 {
-		t.Fatalf("daemon/events.go: found %d MESSAGE_IDs, want at least 8", len(ids))
-	}
-	return ids
+	return events.EventIDs
 }
 
 // catalogEntries parses gaoler.catalog into id -> header lines and body.

@@ -51,10 +51,14 @@ func (e *env) ban(args []string) error {
 		}
 		d = time.Duration(j.BanTime) * time.Second
 	}
+	overridden, _ := e.trustWhy(c, []string{jail}, address)
 	if err := c.Ban(jail, address, uint64(d/time.Second)); err != nil {
 		return explain(err, jail, address)
 	}
 	fmt.Fprintf(e.stdout, "Banned %s in jail %s for %s\n", address, jail, humanDuration(d))
+	for _, line := range overridden {
+		fmt.Fprintf(e.stdout, "Note: %s was %s; the manual ban overrides that trust and ends it\n", address, line)
+	}
 	return nil
 }
 

@@ -80,7 +80,7 @@ func TestRealBus(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, name := range []string{"status", "status-jail-no-events", "banned", "banned-json", "ban", "unban-not-banned"} {
+	for _, name := range []string{"status", "status-jail-no-events", "banned", "banned-json", "ban", "unban-not-banned", "trusted", "ban-trusted", "untrust-not-trusted"} {
 		args := map[string]string{
 			"status":                "status",
 			"status-jail-no-events": "status nginx-auth",
@@ -88,6 +88,9 @@ func TestRealBus(t *testing.T) {
 			"banned-json":           "banned --json",
 			"ban":                   "ban sshd 192.0.2.9 --for 1h30m",
 			"unban-not-banned":      "unban sshd 198.51.100.1",
+			"trusted":               "trusted",
+			"ban-trusted":           "ban sshd 192.0.2.10 --for 1h",
+			"untrust-not-trusted":   "untrust sshd 198.51.100.1",
 		}[name]
 		code, stdout, stderr := runReal(strings.Fields(args)...)
 		// The status overview has no events here; the others are the same as with the fake client.

@@ -68,6 +68,9 @@ Commands that ask the daemon (over the system bus):
   ban JAIL ADDRESS [--for DURATION]   ban an address or prefix (default: the jail's bantime)
   unban JAIL ADDRESS                  lift a ban and forgive the failures so far
   unban --all [JAIL]                  lift every ban of JAIL, or of every jail
+  trust JAIL ADDRESS [--for DURATION] do not ban an address (default: trust_after_login)
+  untrust JAIL ADDRESS                end a trust after login; failures count again
+  trusted [JAIL] [--json]             addresses trusted after a login
   reload                              make the daemon re-read its configuration
 
 Commands that work without the daemon:
@@ -111,6 +114,10 @@ func (e *env) run(args []string) int {
 		"ban":    e.ban,
 		"unban":  e.unban,
 		"reload": e.reload,
+		// the trust after login (trust.go)
+		"trust":   e.trust,
+		"untrust": e.untrust,
+		"trusted": e.trusted,
 	}
 	fn, ok := commands[cmd]
 	if !ok {

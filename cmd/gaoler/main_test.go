@@ -18,6 +18,7 @@ type fakeDaemon struct {
 	err    error
 	jails  map[string]bus.JailInfo
 	bans   map[string][]bus.BanInfo
+	trust  map[string][]bus.TrustInfo // trust_test.go
 	calls  []string
 	closed bool
 }
@@ -42,6 +43,7 @@ func newFakeDaemon() *fakeDaemon {
 				FindTime: 300, BanTime: 3600, MaxRetry: 3, TotalFailed: 4, TotalBanned: 1,
 			},
 		},
+		trust: sampleTrust(),
 		bans: map[string][]bus.BanInfo{
 			"sshd": {
 				{Address: "192.0.2.7", BannedAtUsec: usec(now.Add(-48 * time.Second)),
@@ -167,6 +169,17 @@ func TestCommands(t *testing.T) {
 		{name: "unban-all-jail", args: "unban --all sshd", calls: "UnbanAll sshd"},
 		{name: "unban-all-extra", args: "unban --all sshd 192.0.2.7"},
 		{name: "reload", args: "reload", calls: "Reload"},
+		{name: "trust", args: "trust sshd 198.51.100.4 --for 2h", calls: "Trust sshd 198.51.100.4 7200"},
+		{name: "trust-default", args: "trust sshd 2001:db8::4", calls: "Trust sshd 2001:db8::4 0"},
+		{name: "trust-prefix", args: "trust sshd 198.51.100.0/24"},
+		{name: "trust-bad-duration", args: "trust sshd 198.51.100.4 --for soon"},
+		{name: "untrust", args: "untrust sshd 192.0.2.10", calls: "Untrust sshd 192.0.2.10"},
+		{name: "untrust-not-trusted", args: "untrust sshd 198.51.100.1"},
+		{name: "untrust-denied", args: "untrust sshd 192.0.2.10", err: denied},
+		{name: "trusted", args: "trusted"},
+		{name: "trusted-json", args: "trusted sshd --json"},
+		{name: "trusted-empty", args: "trusted nginx-auth"},
+		{name: "ban-trusted", args: "ban sshd 192.0.2.10 --for 1h", calls: "Ban sshd 192.0.2.10 3600"},
 		{name: "not-running", args: "status", err: notRunning},
 		{name: "not-running-ban", args: "ban sshd 192.0.2.9", err: notRunning},
 		{name: "no-bus", args: "banned", dialErr: errors.New("connect to the system bus: dial unix /run/dbus/system_bus_socket: connect: no such file or directory")},

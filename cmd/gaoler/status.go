@@ -32,8 +32,11 @@ type jailStatusJSON struct {
 	CurrentlyBanned uint32   `json:"currently_banned"`
 	TotalBanned     uint64   `json:"total_banned"`
 	Banned          []string `json:"banned"`
-	Reader          string   `json:"reader"`
-	Events          []string `json:"events"`
+	// The trust after login: how many addresses, and for how long a login trusts one (seconds).
+	CurrentlyTrusted *uint32  `json:"currently_trusted,omitempty"`
+	TrustAfterLogin  *uint64  `json:"trust_after_login,omitempty"`
+	Reader           string   `json:"reader"`
+	Events           []string `json:"events"`
 }
 
 // status is `gaoler status [JAIL] [--json]`.
@@ -101,6 +104,9 @@ func (e *env) jailStatus(d api, name string, asJSON bool) error {
 		CurrentlyBanned: j.CurrentlyBanned, TotalBanned: j.TotalBanned,
 		Banned: addresses(bans), Reader: reader, Events: e.recent(name),
 	}
+	if n, after, ok := trustStatus(d, name); ok {
+		s.CurrentlyTrusted, s.TrustAfterLogin = &n, &after
+	}
 	if asJSON {
 		return writeJSON(e.stdout, s)
 	}
@@ -114,6 +120,9 @@ func (e *env) jailStatus(d api, name string, asJSON bool) error {
 	fmt.Fprintf(w, "   |- Currently banned:\t%d\n", s.CurrentlyBanned)
 	fmt.Fprintf(w, "   |- Total banned:\t%d\n", s.TotalBanned)
 	fmt.Fprintf(w, "   `- Banned IP list:\t%s\n", e.red(strings.Join(s.Banned, " ")))
+	if s.CurrentlyTrusted != nil {
+		fmt.Fprintf(w, "Trusted after login: %d (%s)\n", *s.CurrentlyTrusted, trustAfterText(*s.TrustAfterLogin))
+	}
 	fmt.Fprintf(w, "Reader: %s\n", s.Reader)
 	e.printEvents(s.Events)
 	return nil
