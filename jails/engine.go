@@ -111,6 +111,7 @@ type record struct {
 type jail struct {
 	name     string
 	filter   *Filter
+	tracker  *Tracker // the filter's per-connection rules
 	s        Settings
 	ignore   []netip.Prefix // ignoreip and, with ignoreself, self (see ignore.go)
 	self     []netip.Prefix
@@ -180,6 +181,7 @@ func (e *Engine) SetJail(name string, f *Filter, s Settings) error {
 		e.jails[name] = j
 	}
 	j.filter, j.s = f, s
+	j.tracker = j.tracker.withFilter(f)
 	e.retrust(j)
 	var err error
 	var self []netip.Prefix
@@ -209,8 +211,10 @@ func (e *Engine) RemoveJail(name string) {
 	delete(e.jails, name)
 }
 
-// Handle runs one journal entry of a jail through its filter and window: it reports whether the
-// message is a failure (a filter matched, the address is not ignored). A failure from an address the
+// Handle runs one journal entry of a jail through its filter (with the per-connection rules of a
+// Tracker: the entry's PID is its sshd connection) and window: it reports whether the message is a
+// failure (a filter matched, the line is not a Repeat of an attempt already counted, the address is
+// not ignored). A failure from an address the
 // jail has banned at the entry's time, or that an admin forgave after the entry's time, is reported but
 // not counted, as is one from an address the jail trusts after a login (trust.go). The failure that
 // reaches maxretry within findtime bans. A login (Result.Kind == Login) is no failure: it earns its
@@ -221,7 +225,7 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 		return false
 	}
 	at := entry.Time
-	r := j.filter.Classify(entry.Message)
+	r := j.tracker.Next(entry)
 	if r.Kind == Login {
 		e.Login(j.name, LoginEvent{Addr: r.Addr, User: r.User, Method: r.Method, At: at})
 		if e.logins != nil {

@@ -10,15 +10,21 @@ const (
 	None    Kind = iota // neither a failure nor a login
 	Failure             // a failure from Addr, found by Rule
 	Login               // a successful login from Addr: User logged in by Method
+	// Repeat is a line that reports a failed attempt already counted on the same connection (the
+	// "Failed password for invalid user U" after "Invalid user U", say): it adds no failure. Only a
+	// Tracker reports it; Classify, which reads a line alone, cannot know.
+	Repeat
 )
 
-// String returns "none", "failure" or "login".
+// String returns "none", "failure", "login" or "repeat".
 func (k Kind) String() string {
 	switch k {
 	case Failure:
 		return "failure"
 	case Login:
 		return "login"
+	case Repeat:
+		return "repeat"
 	}
 	return "none"
 }

@@ -119,7 +119,6 @@ type sshdLine struct {
 	user   string     // the user name the line names, without "invalid user " ("" when none)
 	method string     // Failed and Accepted lines
 	pid    int        // "Timeout before authentication for connection ..., pid = N": the connection's process
-	ends   bool       // the line reports the end of the connection
 }
 
 // alone is what the line is read by itself, with no connection around it.
@@ -192,7 +191,6 @@ func (s *sshdFilter) read(msg string) sshdLine {
 		case strings.HasPrefix(msg, "Accepted "):
 			l.kind = lineLogin
 			l.method, l.user, l.addr, ok = methodForUserFrom(msg[len("Accepted "):])
-			l.ends = true
 		case strings.HasPrefix(msg[1:], "uthentication failure for "), strings.HasPrefix(msg[1:], "uthentication error for "),
 			strings.HasPrefix(msg[1:], "uthentication failed for "):
 			l.kind, l.rule = linePAM, RulePAM
@@ -224,7 +222,7 @@ func (s *sshdFilter) read(msg string) sshdLine {
 			rest := msg[len("Disconnecting: Too many authentication failures"):]
 			if rest == "" || strings.HasPrefix(rest, " for ") {
 				l.kind, l.rule, ok = lineTooMany, RuleTooManyFailures, true
-				l.user, l.ends = strings.TrimPrefix(rest, " for "), true
+				l.user = strings.TrimPrefix(rest, " for ")
 			}
 		case strings.HasPrefix(msg, "Disconnecting "):
 			ok = disconnecting(&l, msg[len("Disconnecting "):])
@@ -235,7 +233,6 @@ func (s *sshdFilter) read(msg string) sshdLine {
 		case s.ddos && strings.HasPrefix(msg, "Did not receive identification string from "):
 			l.rule = RuleNoIdent
 			l.addr, ok = hostThenPort(msg[len("Did not receive identification string from "):])
-			l.ends = true
 		}
 	case 'C':
 		for _, p := range []string{"Connection closed by ", "Connection reset by ", "Connection closed from ", "Connection reset from "} {
@@ -591,7 +588,7 @@ func disconnecting(l *sshdLine, s string) bool {
 		if l.user, h, ok = userHostPort(u); !ok {
 			return false
 		}
-		l.kind, l.rule, l.ends = lineTooMany, RuleTooManyFailures, true
+		l.kind, l.rule = lineTooMany, RuleTooManyFailures
 		l.addr, ok = parseAddr(h)
 		return ok
 	}
@@ -634,7 +631,7 @@ func userChange(l *sshdLine, t string) bool {
 	if n != 1 {
 		return false
 	}
-	l.kind, l.rule, l.ends = lineFailure, RuleUserChange, true
+	l.kind, l.rule = lineFailure, RuleUserChange
 	return true
 }
 
@@ -671,7 +668,7 @@ func trimPortStrict(s string) string {
 // In ddos mode a [preauth] one is a failure (the connection ended before it authenticated); else it
 // only names the connection's address.
 func (s *sshdFilter) closed(l *sshdLine, rest string, preauth bool) bool {
-	l.kind, l.ends = lineInfo, true
+	l.kind = lineInfo
 	var (
 		h        string
 		ok       bool
@@ -726,7 +723,7 @@ func (s *sshdFilter) receivedDisconnect(l *sshdLine, rest string) bool {
 		return false
 	}
 	code, reason := t[:d], strings.TrimLeft(t[d+1:], " ")
-	l.kind, l.addr, l.ends = lineInfo, a, true
+	l.kind, l.addr = lineInfo, a
 	switch {
 	case code == "3" && (reason == "Auth fail" || strings.HasSuffix(reason, ": Auth fail")):
 		l.kind, l.rule = lineEnd, RuleAuthFail
@@ -753,7 +750,7 @@ func refusedConnect(s string) (netip.Addr, bool) {
 // timeout handles "H[ port P]" and OpenSSH 9.8's "connection from H to H2, pid = N", which the
 // listening sshd writes for the connection's process N.
 func timeout(l *sshdLine, s string) bool {
-	l.rule, l.kind, l.ends = RuleTimeout, lineEnd, true
+	l.rule, l.kind = RuleTimeout, lineEnd
 	var ok bool
 	if t, isConn := strings.CutPrefix(s, "connection from "); isConn {
 		h, t, _ := strings.Cut(t, " to ")

@@ -1,0 +1,281 @@
+package jails
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/gaoler/gaoler/events"
+)
+
+// DefaultMaxConns is how many sshd connections a Tracker follows at most. sshd itself lets at most
+// MaxStartups (100 by default) connections be unauthenticated at a time, and a connection's
+// authentication ends within LoginGraceTime (2 minutes), so the most recent 4,096 are plenty; past
+// the cap the connection heard from least recently is forgotten.
+const DefaultMaxConns = 4096
+
+// ConnIdle is how long a Tracker remembers a connection it hears nothing more from. sshd ends an
+// unauthenticated connection after LoginGraceTime (2 minutes by default); every rule that looks at
+// earlier lines of a connection is about its authentication.
+const ConnIdle = 10 * time.Minute
+
+// maxUserBytes is how much of a user name sshd writes in its lines ("%.100s").
+const maxUserBytes = 100
+
+// A Tracker reads a filter's messages in journal order and applies the rules that span several
+// lines of one sshd connection (see the package documentation, "What counts as one failure"). The
+// connection is the sshd process that wrote the line (events.Entry.PID, journald's _PID); when that
+// is unknown (PID 0), lines that name the client's address and port are grouped by both, and other
+// lines are read alone. For a config-defined filter Next is Classify. A Tracker is not safe for
+// concurrent use.
+type Tracker struct {
+	f *Filter
+	c *conns // nil when f has no connections
+}
+
+// NewTracker returns a Tracker for f with no connections yet.
+func NewTracker(f *Filter) *Tracker {
+	t := &Tracker{f: f}
+	if f.sshd != nil {
+		t.c = newConns(DefaultMaxConns)
+	}
+	return t
+}
+
+// withFilter returns a Tracker for f that keeps t's connections (a reload that changes the sshd
+// filter's mode keeps what it knows of the connections under way).
+func (t *Tracker) withFilter(f *Filter) *Tracker {
+	if t == nil || f.sshd == nil || t.c == nil {
+		return NewTracker(f)
+	}
+	return &Tracker{f: f, c: t.c}
+}
+
+// Next reads the entry's message in the light of the earlier lines of its connection.
+func (t *Tracker) Next(e events.Entry) Result {
+	if t.c == nil {
+		return t.f.Classify(e.Message)
+	}
+	l := t.f.sshd.read(e.Message)
+	if l.kind == lineNone {
+		return Result{}
+	}
+	return t.c.next(&l, e.PID, e.Time.UnixNano())
+}
+
+// connKey names a connection: its sshd process, or with no process id its client's address and port.
+type connKey struct {
+	pid  int
+	port int
+	addr netip.Addr
+}
+
+// Where a connection's current attempt stands: the lines that report one rejected attempt come in
+// pairs (Invalid user, then the Failed line; sshd's PAM error and Failed keyboard-interactive/pam).
+const (
+	openNone    uint8 = iota
+	openRefusal       // the user name was refused: the next Failed (or PAM error) is the same attempt
+	openPAM           // sshd's PAM error: the next Failed keyboard-interactive is the same attempt
+	openKbd           // Failed keyboard-interactive: the next PAM error is the same attempt
+)
+
+// conn is what a Tracker remembers of one connection.
+type conn struct {
+	key  connKey
+	addr netip.Addr // the address sshd wrote for it (invalid: none yet)
+	user uint64     // FNV-1a of the first user name it named (0: none)
+	last int64      // unix nanoseconds of its latest line
+	// pending is the rule of a failure reported before the connection's address (account
+	// locked): it counts at the first line that names the address.
+	pending     string
+	open        uint8
+	several     bool // it named more than one user
+	counted     bool // a failure was counted on it
+	lastCounted bool // its latest rejected attempt was counted (not a valid user's public key)
+	maxTries    bool // sshd reported MaxAuthTries for it
+	prev, next  *conn
+}
+
+// conns is a Tracker's connections: a map for lookup and a list from the most to the least recently
+// heard from, for eviction.
+type conns struct {
+	m    map[connKey]*conn
+	head conn // sentinel
+	max  int
+}
+
+func newConns(max int) *conns {
+	c := &conns{m: make(map[connKey]*conn), max: max}
+	c.head.next, c.head.prev = &c.head, &c.head
+	return c
+}
+
+func (c *conns) len() int { return len(c.m) }
+
+// get returns the connection of k, fresh if it is not known, has been idle longer than ConnIdle at
+// now, or has another address than addr (its process id was reused); it moves to the front.
+func (c *conns) get(k connKey, addr netip.Addr, now int64) *conn {
+	for s := c.head.prev; s != &c.head && now-s.last > int64(ConnIdle); s = c.head.prev {
+		c.remove(s)
+	}
+	x := c.m[k]
+	if x != nil && (now-x.last > int64(ConnIdle) || addr.IsValid() && x.addr.IsValid() && x.addr != addr) {
+		c.remove(x)
+		x = nil
+	}
+	if x == nil {
+		if len(c.m) >= c.max {
+			c.remove(c.head.prev)
+		}
+		x = &conn{key: k}
+		c.m[k] = x
+	} else {
+		x.prev.next, x.next.prev = x.next, x.prev
+	}
+	x.prev, x.next = &c.head, c.head.next
+	c.head.next.prev = x
+	c.head.next = x
+	if now > x.last {
+		x.last = now
+	}
+	return x
+}
+
+func (c *conns) remove(x *conn) {
+	delete(c.m, x.key)
+	x.prev.next, x.next.prev = x.next, x.prev
+	x.prev, x.next = nil, nil
+}
+
+// userHash is FNV-1a of the first maxUserBytes of a user name, never 0.
+func userHash(u string) uint64 {
+	if len(u) > maxUserBytes {
+		u = u[:maxUserBytes]
+	}
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(u); i++ {
+		h ^= uint64(u[i])
+		h *= 1099511628211
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// next applies the per-connection rules to l, a line of process pid at now.
+func (c *conns) next(l *sshdLine, pid int, now int64) Result {
+	if l.pid > 0 { // the listener's "Timeout ... pid = N" is about connection N
+		pid = l.pid
+	}
+	var k connKey
+	switch {
+	case pid > 0:
+		k = connKey{pid: pid}
+	case l.addr.IsValid() && l.port > 0:
+		k = connKey{addr: l.addr, port: l.port}
+	default:
+		return l.alone()
+	}
+	x := c.get(k, l.addr, now)
+	if l.addr.IsValid() && !x.addr.IsValid() {
+		x.addr = l.addr
+	}
+	if l.user != "" {
+		if h := userHash(l.user); x.user == 0 {
+			x.user = h
+		} else if h != x.user {
+			x.several = true
+		}
+	}
+	own := x.decide(l)
+	switch {
+	case own.Kind == Failure:
+		x.pending = ""
+		x.counted = true
+	case x.pending != "" && x.addr.IsValid():
+		own = Result{Kind: Failure, Addr: x.addr, Rule: x.pending}
+		x.pending = ""
+	}
+	return own
+}
+
+// decide is what l means on connection x, before a pending failure is added.
+func (x *conn) decide(l *sshdLine) Result {
+	fail := func(rule string) Result {
+		if !x.addr.IsValid() {
+			x.pending, x.counted = rule, true
+			return Result{}
+		}
+		return Result{Kind: Failure, Addr: x.addr, Rule: rule}
+	}
+	repeat := Result{Kind: Repeat, Addr: x.addr, Rule: l.rule}
+	switch l.kind {
+	case lineInfo:
+		return Result{}
+	case lineLogin:
+		if x.several {
+			return fail(RuleSeveralUsers)
+		}
+		return l.alone()
+	case lineRefusal:
+		x.open, x.lastCounted = openRefusal, true
+		return fail(l.rule)
+	case lineFailed:
+		kbd := len(l.method) >= len("keyboard-interactive") && l.method[:len("keyboard-interactive")] == "keyboard-interactive"
+		x.lastCounted = true
+		switch {
+		case x.open == openRefusal:
+			x.open = openNone
+			if kbd {
+				x.open = openKbd
+			}
+			return repeat
+		case x.open == openPAM && kbd:
+			x.open = openNone
+			return repeat
+		}
+		x.open = openNone
+		if kbd {
+			x.open = openKbd
+		}
+		return fail(l.rule)
+	case linePAM:
+		x.lastCounted = true
+		switch x.open {
+		case openRefusal:
+			x.open = openPAM
+			return repeat
+		case openKbd:
+			x.open = openNone
+			return repeat
+		}
+		x.open = openPAM
+		return fail(l.rule)
+	case linePubkey:
+		x.lastCounted = false
+		if x.several {
+			return fail(RuleSeveralUsers)
+		}
+		return Result{}
+	case lineMaxTries, lineTooMany:
+		seen := x.maxTries
+		x.maxTries = true
+		if seen || x.lastCounted {
+			x.lastCounted = true
+			return repeat
+		}
+		x.lastCounted = true
+		return fail(l.rule)
+	case lineEnd:
+		if x.counted {
+			return repeat
+		}
+		return fail(l.rule)
+	}
+	// lineFailure
+	if l.rule == RuleUserChange {
+		x.several = true
+	}
+	x.lastCounted = true
+	return fail(l.rule)
+}

@@ -1,0 +1,277 @@
+package jails
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gaoler/gaoler/events"
+)
+
+// connLine is one entry of a connection test: the sshd process that wrote it, and its message.
+type connLine struct {
+	pid int
+	msg string
+}
+
+// track runs lines through a fresh Tracker of the sshd filter in mode, a second apart, and returns
+// what each became: "failure RULE ADDR", "repeat", "login USER ADDR" or "-".
+func track(t *testing.T, mode string, lines []connLine) []string {
+	t.Helper()
+	f, err := SSHD(mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTracker(f)
+	var out []string
+	for i, l := range lines {
+		r := tr.Next(events.Entry{Time: t0.Add(time.Duration(i) * time.Second), Message: l.msg, PID: l.pid})
+		switch r.Kind {
+		case Failure:
+			out = append(out, fmt.Sprintf("failure %s %s", r.Rule, r.Addr))
+		case Login:
+			out = append(out, fmt.Sprintf("login %s %s", r.User, r.Addr))
+		case Repeat:
+			out = append(out, "repeat")
+		default:
+			out = append(out, "-")
+		}
+	}
+	return out
+}
+
+func TestTrackerCountsOnce(t *testing.T) {
+	const (
+		h  = "192.0.2.7"
+		h2 = "198.51.100.8"
+	)
+	for _, c := range []struct {
+		name  string
+		mode  string
+		lines []connLine
+		want  []string
+	}{
+		{"invalid user then its password is one attempt", ModeNormal, []connLine{
+			{10, "Invalid user nosuchuser from " + h + " port 4000"},
+			{10, "Failed password for invalid user nosuchuser from " + h + " port 4000 ssh2"},
+		}, []string{"failure invalid-user " + h, "repeat"}},
+		{"only a bad user name is one failure", ModeNormal, []connLine{
+			{10, "Invalid user nosuchuser from " + h + " port 4000"},
+			{10, "Connection closed by invalid user nosuchuser " + h + " port 4000 [preauth]"},
+		}, []string{"failure invalid-user " + h, "-"}},
+		{"every further password counts", ModeNormal, []connLine{
+			{10, "Invalid user admin from " + h + " port 4000"},
+			{10, "Failed password for invalid user admin from " + h + " port 4000 ssh2"},
+			{10, "Failed password for invalid user admin from " + h + " port 4000 ssh2"},
+			{10, "Failed password for invalid user admin from " + h + " port 4000 ssh2"},
+		}, []string{"failure invalid-user " + h, "repeat", "failure failed " + h, "failure failed " + h}},
+		{"two connections, two attempts", ModeNormal, []connLine{
+			{10, "Invalid user a from " + h + " port 4000"},
+			{11, "Invalid user a from " + h + " port 4001"},
+			{11, "Failed password for invalid user a from " + h + " port 4001 ssh2"},
+			{10, "Failed password for invalid user a from " + h + " port 4000 ssh2"},
+		}, []string{"failure invalid-user " + h, "failure invalid-user " + h, "repeat", "repeat"}},
+		{"not allowed then its password", ModeNormal, []connLine{
+			{10, "User root from " + h + " not allowed because not listed in AllowUsers"},
+			{10, "Failed password for invalid user root from " + h + " port 4000 ssh2"},
+		}, []string{"failure not-allowed " + h, "repeat"}},
+		{"pam_unix repeats Failed password", ModeNormal, []connLine{
+			{10, "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=" + h + "  user=root"},
+			{10, "Failed password for root from " + h + " port 4000 ssh2"},
+		}, []string{"-", "failure failed " + h}},
+		{"PAM error then Failed keyboard-interactive", ModeNormal, []connLine{
+			{10, "error: PAM: Authentication failure for root from " + h},
+			{10, "Failed keyboard-interactive/pam for root from " + h + " port 4000 ssh2"},
+			{10, "error: PAM: Authentication failure for root from " + h},
+			{10, "Failed keyboard-interactive/pam for root from " + h + " port 4000 ssh2"},
+		}, []string{"failure pam " + h, "repeat", "failure pam " + h, "repeat"}},
+		{"Failed keyboard-interactive then PAM error", ModeNormal, []connLine{
+			{10, "Failed keyboard-interactive/pam for root from " + h + " port 4000 ssh2"},
+			{10, "error: PAM: Authentication failure for root from " + h},
+		}, []string{"failure failed " + h, "repeat"}},
+		{"invalid user through PAM", ModeNormal, []connLine{
+			{10, "Invalid user x from " + h + " port 4000"},
+			{10, "error: PAM: User not known to the underlying authentication module for illegal user x from " + h},
+			{10, "Failed keyboard-interactive/pam for invalid user x from " + h + " port 4000 ssh2"},
+		}, []string{"failure invalid-user " + h, "repeat", "repeat"}},
+		{"MaxAuthTries after passwords repeats the last one", ModeNormal, []connLine{
+			{10, "Failed password for root from " + h + " port 4000 ssh2"},
+			{10, "Failed password for root from " + h + " port 4000 ssh2"},
+			{10, "error: maximum authentication attempts exceeded for root from " + h + " port 4000 ssh2 [preauth]"},
+			{10, "Disconnecting authenticating user root " + h + " port 4000: Too many authentication failures [preauth]"},
+		}, []string{"failure failed " + h, "failure failed " + h, "repeat", "repeat"}},
+		{"an agent's keys: not failures, until MaxAuthTries", ModeNormal, []connLine{
+			{10, "Failed publickey for git from " + h + " port 4000 ssh2: ED25519 SHA256:a"},
+			{10, "Failed publickey for git from " + h + " port 4000 ssh2: RSA SHA256:b"},
+			{10, "error: maximum authentication attempts exceeded for git from " + h + " port 4000 ssh2 [preauth]"},
+			{10, "Disconnecting authenticating user git " + h + " port 4000: Too many authentication failures [preauth]"},
+		}, []string{"-", "-", "failure max-auth-tries " + h, "repeat"}},
+		{"old Disconnecting without address", ModeNormal, []connLine{
+			{10, "Failed publickey for git from " + h + " port 4000 ssh2: ED25519 SHA256:a"},
+			{10, "Disconnecting: Too many authentication failures for git [preauth]"},
+		}, []string{"-", "failure too-many-failures " + h}},
+		{"old Disconnecting after MaxAuthTries", ModeNormal, []connLine{
+			{10, "error: maximum authentication attempts exceeded for invalid user x from " + h + " port 4000 ssh2 [preauth]"},
+			{10, "Disconnecting: Too many authentication failures [preauth]"},
+		}, []string{"failure max-auth-tries " + h, "repeat"}},
+		{"a key, then a password", ModeNormal, []connLine{
+			{10, "Failed publickey for git from " + h + " port 4000 ssh2: ED25519 SHA256:a"},
+			{10, "Failed password for git from " + h + " port 4000 ssh2"},
+			{10, "Accepted password for git from " + h + " port 4000 ssh2"},
+		}, []string{"-", "failure failed " + h, "login git " + h}},
+		{"account locked counts at the connection's address", ModeNormal, []connLine{
+			{10, "User root not allowed because account is locked"},
+			{10, "input_userauth_request: invalid user root [preauth]"},
+			{10, "Received disconnect from " + h + ": 11: Bye Bye [preauth]"},
+		}, []string{"-", "-", "failure account-locked " + h}},
+		{"account locked and its password are one attempt", ModeNormal, []connLine{
+			{10, "User root not allowed because account is locked"},
+			{10, "Failed password for invalid user root from " + h + " port 4000 ssh2"},
+			{10, "Failed password for invalid user root from " + h + " port 4000 ssh2"},
+		}, []string{"-", "failure account-locked " + h, "failure failed " + h}},
+		{"account locked: a crafted name names no address", ModeNormal, []connLine{
+			{10, "User x from " + h2 + " not allowed because account is locked"},
+			{10, "Connection closed by " + h + " port 4000 [preauth]"},
+		}, []string{"-", "failure account-locked " + h}},
+		{"account locked of a connection that never names its address", ModeNormal, []connLine{
+			{10, "User root not allowed because account is locked"},
+		}, []string{"-"}},
+		{"several user names, then Accepted", ModeNormal, []connLine{
+			{10, "Failed password for alice from " + h + " port 4000 ssh2"},
+			{10, "Failed publickey for bob from " + h + " port 4000 ssh2: ED25519 SHA256:a"},
+			{10, "Accepted publickey for bob from " + h + " port 4000 ssh2: ED25519 SHA256:b"},
+		}, []string{"failure failed " + h, "failure several-users " + h, "failure several-users " + h}},
+		{"one user, then Accepted", ModeNormal, []connLine{
+			{10, "Failed publickey for bob from " + h + " port 4000 ssh2: ED25519 SHA256:a"},
+			{10, "Accepted publickey for bob from " + h + " port 4000 ssh2: ED25519 SHA256:b"},
+		}, []string{"-", "login bob " + h}},
+		{"user change", ModeNormal, []connLine{
+			{10, "Failed password for invalid user a from " + h + " port 4000 ssh2"},
+			{10, "Disconnecting invalid user a " + h + " port 4000: Change of username or service not allowed: (a,ssh-connection) -> (b,ssh-connection) [preauth]"},
+		}, []string{"failure failed " + h, "failure user-change " + h}},
+		{"ddos: a connection that failed ends once", ModeDDoS, []connLine{
+			{10, "Failed password for root from " + h + " port 4000 ssh2"},
+			{10, "Received disconnect from " + h + " port 4000:11: Bye Bye [preauth]"},
+			{10, "Disconnected from authenticating user root " + h + " port 4000 [preauth]"},
+		}, []string{"failure failed " + h, "-", "repeat"}},
+		{"ddos: a connection that only drops", ModeDDoS, []connLine{
+			{10, "Connection closed by " + h + " port 4000 [preauth]"},
+			{11, "Connection closed by authenticating user root " + h + " port 4001 [preauth]"},
+		}, []string{"failure closed-preauth " + h, "failure closed-auth-user " + h}},
+		{"ddos: the listener's timeout is about pid N", ModeDDoS, []connLine{
+			{10, "Invalid user x from " + h + " port 4000"},
+			{1, "Timeout before authentication for connection from " + h + " to 192.0.2.1, pid = 10"},
+			{1, "Timeout before authentication for connection from " + h + " to 192.0.2.1, pid = 11"},
+		}, []string{"failure invalid-user " + h, "repeat", "failure timeout-preauth " + h}},
+		{"ddos: JSch gives up after its password failed", ModeDDoS, []connLine{
+			{10, "Failed password for root from " + h + " port 4000 ssh2"},
+			{10, "Received disconnect from " + h + " port 4000:3: com.jcraft.jsch.JSchException: Auth fail [preauth]"},
+		}, []string{"failure failed " + h, "repeat"}},
+		{"normal: JSch after public keys only", ModeNormal, []connLine{
+			{10, "Failed publickey for git from " + h + " port 4000 ssh2: ED25519 SHA256:a"},
+			{10, "Received disconnect from " + h + " port 4000:3: com.jcraft.jsch.JSchException: Auth fail [preauth]"},
+		}, []string{"-", "failure auth-fail " + h}},
+		{"aggressive: every key counts", ModeAggressive, []connLine{
+			{10, "Failed publickey for git from " + h + " port 4000 ssh2: ED25519 SHA256:a"},
+			{10, "Failed publickey for git from " + h + " port 4000 ssh2: RSA SHA256:b"},
+			{10, "error: maximum authentication attempts exceeded for git from " + h + " port 4000 ssh2 [preauth]"},
+		}, []string{"failure failed-publickey " + h, "failure failed-publickey " + h, "repeat"}},
+		{"a reused process id with another address is another connection", ModeNormal, []connLine{
+			{10, "Invalid user a from " + h + " port 4000"},
+			{10, "Failed password for invalid user a from " + h2 + " port 4000 ssh2"},
+		}, []string{"failure invalid-user " + h, "failure failed " + h2}},
+		{"no process id: grouped by address and port", ModeNormal, []connLine{
+			{0, "Invalid user a from " + h + " port 4000"},
+			{0, "Failed password for invalid user a from " + h + " port 4000 ssh2"},
+			{0, "Invalid user a from " + h + " port 4001"},
+			{0, "Failed password for invalid user a from " + h + " port 4002 ssh2"},
+		}, []string{"failure invalid-user " + h, "repeat", "failure invalid-user " + h, "failure failed " + h}},
+		{"no process id: lines without a port stand alone", ModeNormal, []connLine{
+			{0, "error: PAM: Authentication failure for root from " + h},
+			{0, "Failed keyboard-interactive/pam for root from " + h + " port 4000 ssh2"},
+			{0, "User root not allowed because account is locked"},
+			{0, "Disconnecting: Too many authentication failures [preauth]"},
+			{0, "Accepted password for rda from " + h + " port 4003 ssh2"},
+		}, []string{"failure pam " + h, "failure failed " + h, "-", "-", "login rda " + h}},
+		{"control characters never count, on a connection either", ModeNormal, []connLine{
+			{10, "Invalid user a from " + h + " port 4000"},
+			{10, "Failed password for root from " + h + " port 4000 ssh2\n from " + h2 + " port 22 ssh2"},
+			{10, "Failed password for invalid user a from " + h + " port 4000 ssh2"},
+		}, []string{"failure invalid-user " + h, "-", "repeat"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := track(t, c.mode, c.lines)
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(c.want, "\n\t"))
+			}
+		})
+	}
+}
+
+func TestTrackerForgets(t *testing.T) {
+	f, _ := SSHD(ModeNormal)
+	tr := NewTracker(f)
+	next := func(at time.Time, pid int, msg string) Kind {
+		return tr.Next(events.Entry{Time: at, PID: pid, Message: msg}).Kind
+	}
+	// An idle connection is forgotten: a Failed line after ConnIdle is a new attempt.
+	next(t0, 10, "Invalid user a from 192.0.2.1 port 4000")
+	if k := next(t0.Add(ConnIdle+time.Second), 10, "Failed password for invalid user a from 192.0.2.1 port 4000 ssh2"); k != Failure {
+		t.Errorf("after ConnIdle: %v, want failure", k)
+	}
+	// The number of connections is bounded, the oldest go first.
+	for i := range 3 * DefaultMaxConns {
+		next(t0.Add(time.Hour), 100+i, fmt.Sprintf("Invalid user a from 192.0.2.2 port %d", 1000+i%60000))
+	}
+	if n := tr.c.len(); n != DefaultMaxConns {
+		t.Errorf("%d connections tracked, want %d", n, DefaultMaxConns)
+	}
+	last := 100 + 3*DefaultMaxConns - 1
+	if k := next(t0.Add(time.Hour), last, "Failed password for invalid user a from 192.0.2.2 port 1 ssh2"); k != Repeat {
+		t.Errorf("newest connection: %v, want repeat", k)
+	}
+	if k := next(t0.Add(time.Hour), 100, "Failed password for invalid user a from 192.0.2.2 port 1 ssh2"); k != Failure {
+		t.Errorf("evicted connection: %v, want failure", k)
+	}
+	// Stale connections go as time passes, without a cap to reach.
+	next(t0.Add(3*time.Hour), 7, "Invalid user a from 192.0.2.3 port 4000")
+	if n := tr.c.len(); n != 1 {
+		t.Errorf("%d connections after hours of quiet, want 1", n)
+	}
+}
+
+func TestTrackerConfigFilter(t *testing.T) {
+	f, _ := NewFilter("web", []string{`fail from <HOST>`}, nil)
+	tr := NewTracker(f)
+	for range 2 {
+		if r := tr.Next(events.Entry{Time: t0, PID: 3, Message: "fail from 192.0.2.1"}); r.Kind != Failure {
+			t.Errorf("config filter: %+v", r)
+		}
+	}
+}
+
+// TestEngineOneAttemptOneFailure is the booted Debian's case: each `ssh nosuchuser@host` with one
+// password logs "Invalid user" and "Failed password for invalid user"; with maxretry = 3 the third
+// connection bans, not the second.
+func TestEngineOneAttemptOneFailure(t *testing.T) {
+	h := newHarness(t, settings())
+	for i := range 3 {
+		pid := 800 + i
+		at := t0.Add(time.Duration(i) * time.Second)
+		port := fmt.Sprint(50000 + i)
+		h.clock.t = at
+		if !h.e.Handle("sshd", events.Entry{Time: at, PID: pid, Message: "Invalid user nosuchuser from 192.0.2.50 port " + port}) {
+			t.Fatalf("try %d: Invalid user is no failure", i+1)
+		}
+		if h.e.Handle("sshd", events.Entry{Time: at, PID: pid, Message: "Failed password for invalid user nosuchuser from 192.0.2.50 port " + port + " ssh2"}) {
+			t.Errorf("try %d: its Failed password counted again", i+1)
+		}
+		if banned := len(h.e.Bans("sshd")) > 0; banned != (i == 2) {
+			t.Fatalf("after try %d: banned %v", i+1, banned)
+		}
+	}
+	if st, _ := h.e.Stats("sshd"); st.TotalFailed != 3 {
+		t.Errorf("TotalFailed = %d, want 3", st.TotalFailed)
+	}
+}
