@@ -16,11 +16,21 @@ const (
 	MsgUntrusted        = "92891e50519141a0aac515721c0eb52b" // a trust after login ended
 )
 
+// The MESSAGE_IDs of the actions' outcomes: one entry per action run (or per digest mail), with
+// FieldAction, FieldActionType, FieldEvent and, for one event, FieldJail and FieldAddress.
+const (
+	MsgActionSent     = "56dce26d0c83485ab63c580e17d5ec3f"
+	MsgActionFailed   = "d310a4ea8ca8425a851bca68a52ba7ba"
+	MsgActionDropped  = "96fde3188daa4589957d16fdbb5f4da1"
+	MsgActionTimedOut = "ff312e9f4d1046e7b96d17361a917a82"
+)
+
 // EventIDs lists every MESSAGE_ID above, for readers that want all of gaolerd's events.
 var EventIDs = []string{
 	MsgStarted, MsgStopped, MsgReloaded, MsgConfigError,
 	MsgBan, MsgUnban, MsgFailure, MsgFirewallRestored,
 	MsgTrusted, MsgUntrusted,
+	MsgActionSent, MsgActionFailed, MsgActionDropped, MsgActionTimedOut,
 }
 
 // The structured fields gaolerd adds to its entries.
@@ -30,10 +40,15 @@ const (
 	FieldBanTime     = "GAOLER_BANTIME"      // seconds
 	FieldExpires     = "GAOLER_EXPIRES_USEC" // microseconds since the epoch
 	FieldBanCount    = "GAOLER_BAN_COUNT"
-	FieldReason      = "GAOLER_REASON" // why an unban happened
-	FieldRule        = "GAOLER_RULE"   // which filter rule matched a failure
-	FieldCount       = "GAOLER_COUNT"  // how many bans a restore re-installed
-	FieldUser        = "GAOLER_USER"   // who logged in (trust after login)
-	FieldMethod      = "GAOLER_METHOD" // how: sshd's method, "logind" or "manual"
+	FieldReason      = "GAOLER_REASON"      // why an unban happened
+	FieldRule        = "GAOLER_RULE"        // which filter rule matched a failure
+	FieldCount       = "GAOLER_COUNT"       // how many bans a restore re-installed
+	FieldUser        = "GAOLER_USER"        // who logged in (trust after login)
+	FieldMethod      = "GAOLER_METHOD"      // how: sshd's method, "logind" or "manual"
+	FieldAction      = "GAOLER_ACTION"      // the [action.NAME] an outcome is about
+	FieldActionType  = "GAOLER_ACTION_TYPE" // exec, mail, webhook or abuseipdb
+	FieldEvent       = "GAOLER_EVENT"       // ban or unban
+	FieldError       = "GAOLER_ERROR"       // why an action failed
+	FieldDropped     = "GAOLER_DROPPED"     // how many events an action's full queue dropped
 	SyslogIdentifier = "gaolerd"
 )

@@ -1,0 +1,5 @@
+package actions
+
+import "fmt"
+
+var sprintf = fmt.Sprintf

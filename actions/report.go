@@ -1,0 +1,98 @@
+package actions
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/gaoler/gaoler/events"
+)
+
+// Logger writes one structured journal entry; the daemon's logger implements it.
+type Logger interface {
+	Event(id string, pri journal.Priority, fields map[string]string, format string, args ...any)
+}
+
+// Reporter writes the actions' outcomes as journal events. A nil *Reporter, or one with a nil
+// Logger, reports nothing.
+type Reporter struct {
+	Log Logger
+}
+
+func (r *Reporter) fields(name, typ string, ev *events.Event) map[string]string {
+	f := map[string]string{events.FieldAction: name, events.FieldActionType: typ}
+	if ev != nil {
+		f[events.FieldEvent] = ev.Kind.String()
+		f[events.FieldJail] = ev.Jail
+		f[events.FieldAddress] = ev.Address()
+	}
+	return f
+}
+
+func (r *Reporter) event(id string, pri journal.Priority, f map[string]string, format string, args ...any) {
+	if r == nil || r.Log == nil {
+		return
+	}
+	r.Log.Event(id, pri, f, format, args...)
+}
+
+// about names an outcome's event for the message: "ban of 192.0.2.7 in sshd".
+func about(ev *events.Event) string {
+	if ev == nil {
+		return ""
+	}
+	return fmt.Sprintf(" for the %s of %s in %s", ev.Kind, ev.Address(), ev.Jail)
+}
+
+// Sent reports a run that did its work; ev is nil for a digest that covers several events.
+func (r *Reporter) Sent(name, typ string, ev *events.Event, note string, took time.Duration) {
+	if note != "" {
+		note = ": " + oneLine(note)
+	}
+	r.event(events.MsgActionSent, journal.PriInfo, r.fields(name, typ, ev),
+		"Action %s (%s) done%s in %s%s", name, typ, about(ev), took.Round(time.Millisecond), note)
+}
+
+// Failed reports a run that failed, and why.
+func (r *Reporter) Failed(name, typ string, ev *events.Event, err error) {
+	f := r.fields(name, typ, ev)
+	why := oneLine(err.Error())
+	f[events.FieldError] = why
+	r.event(events.MsgActionFailed, journal.PriWarning, f, "Action %s (%s) failed%s: %s", name, typ, about(ev), why)
+}
+
+// TimedOut reports a run stopped at its timeout (an exec action's process group killed).
+func (r *Reporter) TimedOut(name, typ string, ev events.Event, timeout time.Duration, err error) {
+	f := r.fields(name, typ, &ev)
+	why := oneLine(err.Error())
+	f[events.FieldError] = why
+	r.event(events.MsgActionTimedOut, journal.PriWarning, f, "Action %s (%s) timed out after %s%s: %s", name, typ, timeout, about(&ev), why)
+}
+
+// Dropped reports events an action's full queue lost.
+func (r *Reporter) Dropped(name, typ string, n uint64, queue int) {
+	f := r.fields(name, typ, nil)
+	f[events.FieldDropped] = strconv.FormatUint(n, 10)
+	r.event(events.MsgActionDropped, journal.PriWarning, f,
+		"Action %s (%s) dropped %d event(s): its queue of %d was full", name, typ, n, queue)
+}
+
+// oneLine keeps an error or note on one line, at most 500 bytes, for a journal field.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 500 {
+		s = s[:500] + "…"
+	}
+	return strings.TrimSpace(s)
+}
