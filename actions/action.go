@@ -20,8 +20,9 @@ type Action interface {
 // Held is set when the event was kept for later (a digest) instead of acted on now: no "sent" entry
 // is written for it.
 type Result struct {
-	Note string
-	Held bool
+	Note    string
+	Held    bool
+	Skipped string // why the event was let go without acting (a limit): logged, neither sent nor failed
 }
 
 // Payload is the JSON object every action gets for an event (exec: on stdin; webhook: the body).

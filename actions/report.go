@@ -56,6 +56,11 @@ func (r *Reporter) Sent(name, typ string, ev *events.Event, note string, took ti
 		"Action %s (%s) done%s in %s%s", name, typ, about(ev), took.Round(time.Millisecond), note)
 }
 
+// Skipped reports an event let go without acting because a limit said so (not a failure).
+func (r *Reporter) Skipped(name, typ string, ev *events.Event, why string) {
+	r.event("", journal.PriInfo, r.fields(name, typ, ev), "Action %s (%s) skipped%s: %s", name, typ, about(ev), oneLine(why))
+}
+
 // Failed reports a run that failed, and why.
 func (r *Reporter) Failed(name, typ string, ev *events.Event, err error) {
 	f := r.fields(name, typ, ev)

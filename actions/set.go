@@ -160,6 +160,8 @@ func (w *worker) handle(ev events.Event) {
 		w.set.rep.TimedOut(sp.Name, sp.Type, ev, sp.Timeout, err)
 	case err != nil:
 		w.set.rep.Failed(sp.Name, sp.Type, &ev, err)
+	case res.Skipped != "":
+		w.set.rep.Skipped(sp.Name, sp.Type, &ev, res.Skipped)
 	case !res.Held:
 		w.set.rep.Sent(sp.Name, sp.Type, &ev, res.Note, time.Since(start))
 	}
