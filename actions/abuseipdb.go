@@ -55,7 +55,6 @@ func (a *AbuseIPDB) now() time.Time {
 	return time.Now()
 }
 
-
 // Run reports a ban. Unbans are not reported.
 func (a *AbuseIPDB) Run(ctx context.Context, ev events.Event) (Result, error) {
 	if ev.Kind != events.Ban {
