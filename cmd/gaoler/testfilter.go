@@ -10,10 +10,12 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gaoler/gaoler/config"
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/jails"
 	"github.com/gaoler/gaoler/journal"
 )
@@ -31,6 +33,7 @@ const missedShown = 20
 type testFilter struct {
 	name, mode, origin string // origin: "built in" or "config file.toml"
 	filter             *jails.Filter
+	tracker            *jails.Tracker    // the filter's per-connection rules, as the daemon applies them
 	match              []string          // journal match (journal sources only)
 	ignore             []*regexp.Regexp  // a config filter's ignoreregex, to tell ignored from missed
 	patterns           map[string]string // a config filter's rule name -> its failregex, for the summary
@@ -45,6 +48,12 @@ type filterResult struct {
 	Host    string `json:"host,omitempty"`
 	Rule    string `json:"rule,omitempty"`
 	Ignored bool   `json:"ignored,omitempty"` // an ignoreregex matched
+	PID     int    `json:"pid,omitempty"`     // the sshd process (connection) of the line, when known
+	// Repeat: the line reports an attempt already counted on its connection (it adds no failure);
+	// Login: a successful login (Host, User).
+	Repeat bool   `json:"repeat,omitempty"`
+	Login  bool   `json:"login,omitempty"`
+	User   string `json:"user,omitempty"`
 }
 
 // filterSummary counts the results; it is also the "summary" object of --json.
@@ -57,10 +66,12 @@ type filterSummary struct {
 	Matched int            `json:"matched"`
 	Missed  int            `json:"missed"`
 	Ignored int            `json:"ignored"`
+	Repeats int            `json:"repeats"`
+	Logins  int            `json:"logins"`
 	Rules   map[string]int `json:"rules"`
 	Hosts   map[string]int `json:"hosts"`
 
-	missed, ignored []filterResult
+	missed, ignored, logins []filterResult
 }
 
 // runTestFilter implements `gaoler test-filter`, the fail2ban-regex of gaoler: it runs a filter over log
@@ -171,7 +182,7 @@ func loadTestFilter(name, mode, cfgPath string) (*testFilter, error) {
 		}
 		f, err := jails.Builtin(name, m)
 		if err == nil {
-			return &testFilter{name: name, mode: m, origin: "built in", filter: f, match: f.DefaultMatch()}, nil
+			return newTestFilter(&testFilter{name: name, mode: m, origin: "built in", filter: f, match: f.DefaultMatch()}), nil
 		}
 		if !errors.Is(err, jails.ErrUnknownFilter) {
 			return nil, usageErrorf("test-filter: %v", err)
@@ -189,7 +200,7 @@ func loadTestFilter(name, mode, cfgPath string) (*testFilter, error) {
 			m = "normal"
 		}
 		if f, err := jails.Builtin(name, m); err == nil {
-			return &testFilter{name: name, mode: m, origin: "built in", filter: f, match: f.DefaultMatch()}, nil
+			return newTestFilter(&testFilter{name: name, mode: m, origin: "built in", filter: f, match: f.DefaultMatch()}), nil
 		} else if !errors.Is(err, jails.ErrUnknownFilter) {
 			return nil, usageErrorf("test-filter: %v", err)
 		}
@@ -208,35 +219,76 @@ func loadTestFilter(name, mode, cfgPath string) (*testFilter, error) {
 			tf.ignore = append(tf.ignore, re)
 		}
 	}
-	return tf, nil
+	return newTestFilter(tf), nil
+}
+
+// newTestFilter gives tf its Tracker.
+func newTestFilter(tf *testFilter) *testFilter {
+	tf.tracker = jails.NewTracker(tf.filter)
+	return tf
 }
 
 // syslogPrefix matches what a syslog file puts before the message: an optional <PRI>, a timestamp
 // (RFC 3164 "Nov 24 10:00:00", optionally with fractions and a year, or ISO 8601 as rsyslog and
-// journalctl -o short-iso write it), the host, and the tag "sshd[12]:".
+// journalctl -o short-iso write it), the host, and the tag "sshd[12]:" (with the sender's process
+// id, which is sshd's connection).
 var syslogPrefix = regexp.MustCompile(`^(?:<\d{1,3}>)?` +
-	`(?:[A-Z][a-z]{2} [ 0-9]?[0-9] (?:\d{4} )?\d{2}:\d{2}:\d{2}(?:\.\d+)?|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)` +
-	` \S+ [^\s\[\]:]+(?:\[\d+\])?: `)
+	`([A-Z][a-z]{2} [ 0-9]?[0-9] (?:\d{4} )?\d{2}:\d{2}:\d{2}(?:\.\d+)?|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)` +
+	` \S+ [^\s\[\]:]+(?:\[(\d{1,9})\])?: `)
 
-// stripSyslog returns the message of a syslog line, or the line itself when it has no syslog prefix.
-func stripSyslog(line string) string {
-	if loc := syslogPrefix.FindStringIndex(line); loc != nil {
-		return line[loc[1]:]
-	}
-	return line
+// syslogTimes are the layouts of syslogPrefix's timestamps, for time.Parse.
+var syslogTimes = []string{"Jan _2 15:04:05", "Jan _2 2006 15:04:05", time.RFC3339Nano, "2006-01-02 15:04:05Z07:00",
+	"2006-01-02T15:04:05Z0700", "2006-01-02 15:04:05Z0700", "2006-01-02T15:04:05", "2006-01-02 15:04:05"}
+
+// syslogLine is a line of text taken apart.
+type syslogLine struct {
+	msg string
+	pid int       // 0: no "[PID]" in the tag (or no prefix)
+	at  time.Time // zero: no timestamp that parses
 }
 
+// parseSyslog returns the message of a syslog line, with the process id and time of its prefix, or
+// the line itself when it has no syslog prefix.
+func parseSyslog(line string) syslogLine {
+	m := syslogPrefix.FindStringSubmatchIndex(line)
+	if m == nil {
+		return syslogLine{msg: line}
+	}
+	l := syslogLine{msg: line[m[1]:]}
+	if m[4] >= 0 {
+		l.pid, _ = strconv.Atoi(line[m[4]:m[5]])
+	}
+	stamp := strings.Replace(line[m[2]:m[3]], ",", ".", 1)
+	for _, layout := range syslogTimes {
+		if t, err := time.Parse(layout, stamp); err == nil {
+			l.at = t
+			break
+		}
+	}
+	return l
+}
+
+// stripSyslog returns the message of a syslog line, or the line itself when it has no syslog prefix.
+func stripSyslog(line string) string { return parseSyslog(line).msg }
+
 // filterText runs the filter over lines of text. Blank lines and lines starting with '#' are skipped
-// (but counted for line numbers, so that they match an editor's).
+// (but counted for line numbers, so that they match an editor's). The connection of a line is the
+// process id of its syslog tag ("sshd[12]:"); a line without a timestamp is taken to be as old as
+// the line before it.
 func filterText(r io.Reader, tf *testFilter, emit func(filterResult)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	var at time.Time
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		emit(tf.run(n, stripSyslog(line)))
+		l := parseSyslog(line)
+		if !l.at.IsZero() {
+			at = l.at
+		}
+		emit(tf.run(n, events.Entry{Time: at, Message: l.msg, PID: l.pid}))
 	}
 	return sc.Err()
 }
@@ -285,21 +337,33 @@ func filterJournal(dir string, tf *testFilter, sinceUsec uint64, emit func(filte
 			continue
 		}
 		usec, _ := j.GetRealtimeUsec()
-		r := tf.run(n, msg)
+		pidText, _ := j.GetDataValue("_PID")
+		pid, _ := strconv.Atoi(pidText)
+		r := tf.run(n, events.Entry{Time: time.UnixMicro(int64(usec)), Message: msg, PID: pid})
 		r.Time = time.UnixMicro(int64(usec)).UTC().Format(time.RFC3339Nano)
 		emit(r)
 	}
 }
 
-// run tests one message.
-func (tf *testFilter) run(n int, msg string) filterResult {
-	r := filterResult{Line: n, Message: msg}
-	if host, rule, ok := tf.filter.Match(msg); ok {
-		r.Match, r.Host, r.Rule = true, host.String(), rule
+// run tests one entry, after the entries before it, as the daemon's engine does.
+func (tf *testFilter) run(n int, e events.Entry) filterResult {
+	r := filterResult{Line: n, Message: e.Message, PID: e.PID}
+	switch res := tf.tracker.Next(e); res.Kind {
+	case jails.Failure:
+		r.Match, r.Host, r.Rule = true, res.Addr.String(), res.Rule
+		return r
+	case jails.Repeat:
+		r.Repeat, r.Rule = true, res.Rule
+		if res.Addr.IsValid() {
+			r.Host = res.Addr.String()
+		}
+		return r
+	case jails.Login:
+		r.Login, r.Host, r.User = true, res.Addr.String(), res.User
 		return r
 	}
 	for _, re := range tf.ignore {
-		if re.MatchString(msg) {
+		if re.MatchString(e.Message) {
 			r.Ignored = true
 			break
 		}
@@ -314,6 +378,11 @@ func (s *filterSummary) add(r filterResult, tf *testFilter) {
 		s.Matched++
 		s.Rules[r.Rule]++
 		s.Hosts[r.Host]++
+	case r.Repeat:
+		s.Repeats++
+	case r.Login:
+		s.Logins++
+		s.logins = append(s.logins, r)
 	case r.Ignored:
 		s.Ignored++
 		s.ignored = append(s.ignored, r)
@@ -339,6 +408,12 @@ func (s *filterSummary) print(w io.Writer, tf *testFilter, journalSource bool, t
 	fmt.Fprintf(w, "\nLines:    %d read, %d matched, %d missed", s.Lines, s.Matched, s.Missed)
 	if tf.ignore != nil || s.Ignored > 0 {
 		fmt.Fprintf(w, ", %d ignored", s.Ignored)
+	}
+	if s.Repeats > 0 {
+		fmt.Fprintf(w, ", %d repeated an attempt already counted", s.Repeats)
+	}
+	if s.Logins > 0 {
+		fmt.Fprintf(w, ", %d logins", s.Logins)
 	}
 	fmt.Fprintln(w)
 
@@ -381,6 +456,7 @@ func (s *filterSummary) print(w io.Writer, tf *testFilter, journalSource bool, t
 		}
 	}
 
+	printLines(w, "Logins", s.logins, allMissed)
 	printLines(w, "Ignored lines", s.ignored, allMissed)
 	printLines(w, "Missed lines", s.missed, allMissed)
 }

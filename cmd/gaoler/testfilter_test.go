@@ -24,6 +24,8 @@ func TestTestFilterText(t *testing.T) {
 		{"test-filter-sshd", "sshd testdata/test-filter/sshd.log"},
 		{"test-filter-sshd-aggressive", "sshd --mode aggressive testdata/test-filter/sshd.log"},
 		{"test-filter-sshd-json", "sshd --json testdata/test-filter/sshd.log"},
+		{"test-filter-sshd-connections", "sshd testdata/test-filter/sshd-connections.log"},
+		{"test-filter-sshd-connections-json", "sshd --json testdata/test-filter/sshd-connections.log"},
 		{"test-filter-top", "web --top 1 --config testdata/config/ok/gaoler.toml testdata/test-filter/web.log"},
 		{"test-filter-unknown", "nosuch --config testdata/config/ok/gaoler.toml testdata/test-filter/web.log"},
 		{"test-filter-bad-mode", "sshd --mode paranoid testdata/test-filter/sshd.log"},
