@@ -27,6 +27,8 @@ type Backend interface {
 	// Reload re-reads the configuration, keeping bans, failure windows and history. A configuration
 	// with errors is ErrInvalidConfig (wrapping the errors), and the running one stays.
 	Reload() error
+	// Metrics returns the Prometheus text the metrics endpoint serves (see package metrics).
+	Metrics() (string, error)
 }
 
 // JailInfo is what the bus shows of one jail: its settings (times in seconds) and its counters.

@@ -152,6 +152,15 @@ func (c *Client) Reload() error {
 
 // jailError converts err as remoteError does, and reports a jail object the daemon does not have (an
 // older daemon, a path that was not a jail) as ErrNoSuchJail.
+// Metrics returns the daemon's Prometheus text (the Manager's Metrics method).
+func (c *Client) Metrics() (string, error) {
+	var text string
+	if err := c.call(ManagerPath, ManagerInterface+".Metrics").Store(&text); err != nil {
+		return "", remoteError(err)
+	}
+	return text, nil
+}
+
 func (c *Client) jailError(jail string, err error) error {
 	if err == nil {
 		return nil

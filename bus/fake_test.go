@@ -140,6 +140,11 @@ func (f *fakeBackend) Reload() error {
 	return nil
 }
 
+func (f *fakeBackend) Metrics() (string, error) {
+	f.record("Metrics")
+	return "gaoler_bans_active{jail=\"sshd\"} 1\n", nil
+}
+
 func (f *fakeBackend) takeCalls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

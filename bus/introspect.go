@@ -53,6 +53,7 @@ var managerInterface = introspect.Interface{
 	Name: ManagerInterface,
 	Methods: []introspect.Method{
 		{Name: "Reload"},
+		{Name: "Metrics", Args: []introspect.Arg{arg("text", "s", "out")}},
 	},
 	Signals: []introspect.Signal{
 		{Name: "Banned", Args: []introspect.Arg{

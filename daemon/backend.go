@@ -12,6 +12,7 @@ import (
 	"github.com/gaoler/gaoler/bus"
 	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/jails"
+	"github.com/gaoler/gaoler/metrics"
 )
 
 // eventSink receives the engine's decisions (holding the daemon's mutex) and queues their
@@ -188,6 +189,15 @@ func (b backend) Reload() error {
 		return fmt.Errorf("%w: %v (the running configuration stays)", bus.ErrInvalidConfig, cerr.Err)
 	}
 	return err
+}
+
+// Metrics returns the Prometheus text of one scrape, taken on the main loop.
+func (b backend) Metrics() (string, error) {
+	return metrics.Text(metrics.NewRegistry(metrics.SourceFunc(func() metrics.Snapshot {
+		var s metrics.Snapshot
+		b.d.do(func() { s = b.d.metricsSnapshot() })
+		return s
+	}), b.d.opts.Version))
 }
 
 // afterManual makes a manual ban or unban take effect at once: in the kernel, announced, and in the

@@ -51,6 +51,7 @@ type firewallBackend interface {
 	Setup(jails []firewall.JailRules) error
 	Flush() error
 	Elements(jail string) ([]firewall.Element, error)
+	Counters() (map[string]firewall.Counter, error)
 	Heal(ctx context.Context, restored func(n int))
 	Close() error
 }

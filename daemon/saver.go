@@ -18,6 +18,7 @@ type saver struct {
 	written uint64      // number of the newest checkpoint written, or failed
 	lastErr error       // that write's error
 	failed  bool        // a write failed since takeFailed last looked
+	fails   uint64      // writes that failed since the start
 	closed  bool
 	done    chan struct{}
 }
@@ -50,8 +51,18 @@ func (s *saver) run() {
 		s.mu.Lock()
 		s.written, s.lastErr = n, err
 		s.failed = s.failed || err != nil
+		if err != nil {
+			s.fails++
+		}
 		s.cond.Broadcast()
 	}
+}
+
+// failures returns how many checkpoint writes failed since the start.
+func (s *saver) failures() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fails
 }
 
 // put hands cp over to be written and returns its number, for wait.

@@ -129,6 +129,7 @@ type jail struct {
 	bansMin, pastMin time.Time
 	failed           uint64
 	banned           uint64
+	byRule           map[string]uint64 // failures counted, by the rule that matched
 }
 
 // NewEngine returns an engine that bans through fw, reports to ev and reads the time from now (the
@@ -241,6 +242,10 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 		j.lastAt = at
 	}
 	j.failed++
+	if j.byRule == nil {
+		j.byRule = make(map[string]uint64)
+	}
+	j.byRule[rule]++
 	e.ev.Failed(j.name, addr, at, rule)
 	if j.bannedAt(addr, at) || j.trustedAt(addr, at) {
 		return true

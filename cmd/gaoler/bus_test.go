@@ -31,6 +31,7 @@ func (b backendOf) Unban(jail, address string) error            { return b.f.Unb
 func (b backendOf) UnbanAll(jail string) (uint32, error)        { return b.f.UnbanAll(jail) }
 func (b backendOf) ListBans(jail string) ([]bus.BanInfo, error) { return b.f.ListBans(jail) }
 func (b backendOf) Reload() error                               { return b.f.Reload() }
+func (b backendOf) Metrics() (string, error)                    { return b.f.Metrics() }
 
 // serveFake serves a fake daemon's API on the bus at addr until the test ends.
 func serveFake(t *testing.T, addr string) *fakeDaemon {

@@ -34,6 +34,7 @@ type api interface {
 	UnbanAll(jail string) (uint32, error)
 	ListBans(jail string) ([]bus.BanInfo, error)
 	Reload() error
+	Metrics() (string, error)
 	Close() error
 }
 
@@ -72,6 +73,7 @@ Commands that ask the daemon (over the system bus):
   untrust JAIL ADDRESS                end a trust after login; failures count again
   trusted [JAIL] [--json]             addresses trusted after a login
   reload                              make the daemon re-read its configuration
+  metrics                             the Prometheus text of the metrics endpoint
 
 Commands that work without the daemon:
   log [-f] [-n N] [--jail JAIL] [--since TIME] [--json]
@@ -118,6 +120,7 @@ func (e *env) run(args []string) int {
 		"trust":   e.trust,
 		"untrust": e.untrust,
 		"trusted": e.trusted,
+		"metrics": e.metrics,
 	}
 	fn, ok := commands[cmd]
 	if !ok {

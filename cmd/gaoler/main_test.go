@@ -116,6 +116,11 @@ func (f *fakeDaemon) Reload() error {
 	return f.err
 }
 
+func (f *fakeDaemon) Metrics() (string, error) {
+	f.calls = append(f.calls, "Metrics")
+	return "# HELP gaoler_bans_active Bans in the kernel now.\n# TYPE gaoler_bans_active gauge\ngaoler_bans_active{jail=\"sshd\"} 2\n", f.err
+}
+
 func (f *fakeDaemon) Close() error { f.closed = true; return nil }
 
 var sampleEvents = []string{
@@ -180,6 +185,8 @@ func TestCommands(t *testing.T) {
 		{name: "trusted-json", args: "trusted sshd --json"},
 		{name: "trusted-empty", args: "trusted nginx-auth"},
 		{name: "ban-trusted", args: "ban sshd 192.0.2.10 --for 1h", calls: "Ban sshd 192.0.2.10 3600"},
+		{name: "metrics", args: "metrics", calls: "Metrics"},
+		{name: "metrics-extra", args: "metrics sshd"},
 		{name: "not-running", args: "status", err: notRunning},
 		{name: "not-running-ban", args: "ban sshd 192.0.2.9", err: notRunning},
 		{name: "no-bus", args: "banned", dialErr: errors.New("connect to the system bus: dial unix /run/dbus/system_bus_socket: connect: no such file or directory")},
