@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/config"
+	"github.com/gaoler/gaoler/doctor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,6 +48,8 @@ type env struct {
 	now            func() time.Time
 	loc            *time.Location
 	color          bool // stdout is a terminal and NO_COLOR is unset
+	// host, when set, replaces the host gaoler doctor checks (tests).
+	host func(cfg *config.Config) doctor.Host
 }
 
 func main() {
@@ -81,6 +85,7 @@ Commands that work without the daemon:
   test-filter FILTER [--mode MODE] [--config PATH] [SOURCE] [--json]
                                       try a filter on log lines or the journal
   check-config [--config PATH]        validate the configuration
+  doctor [--config PATH] [--json]     check that bans can work on this host (exit 1: problems)
 
 Options:
   --version                           print the version and exit
@@ -109,6 +114,8 @@ func (e *env) run(args []string) int {
 		return runTestFilter(rest, e.stdout, e.stderr)
 	case "check-config":
 		return runCheckConfig(rest, e.stdout, e.stderr)
+	case "doctor":
+		return e.doctor(rest)
 	}
 	commands := map[string]func(args []string) error{
 		"status": e.status,
