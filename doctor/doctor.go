@@ -144,7 +144,7 @@ func checkRuleset(cfg *config.Config, jails []*config.Jail, h Host) []Finding {
 	for _, j := range jails {
 		check := "jail " + j.Name + ": firewall"
 		var missing []string
-		for _, s := range []string{j.Name + "_v4", j.Name + "_v6"} {
+		for _, s := range []string{j.Name + "_v4", j.Name + "_v6", j.Name + "_v4_net", j.Name + "_v6_net"} {
 			if !rs.HasSet("inet", table, s) {
 				missing = append(missing, "set "+s)
 			}

@@ -42,7 +42,7 @@ func healthyRuleset() *Ruleset {
 			{Family: "inet", Table: "filter", Name: "input", Type: "filter", Hook: "input", Policy: "accept", Prio: 0},
 			{Family: "inet", Table: "gaoler", Name: "input", Type: "filter", Hook: "input", Policy: "accept", Prio: 0},
 		},
-		Sets: []Set{{"inet", "gaoler", "sshd_v4"}, {"inet", "gaoler", "sshd_v6"}},
+		Sets: []Set{{"inet", "gaoler", "sshd_v4"}, {"inet", "gaoler", "sshd_v6"}, {"inet", "gaoler", "sshd_v4_net"}, {"inet", "gaoler", "sshd_v6_net"}},
 		Rules: []Rule{
 			{Family: "inet", Table: "gaoler", Chain: "input", Comment: "gaoler jail sshd ipv4", Packets: 12, Bytes: 720},
 			{Family: "inet", Table: "gaoler", Chain: "input", Comment: "gaoler jail sshd ipv6", Packets: 3, Bytes: 240},
@@ -114,8 +114,8 @@ func TestBrokenHosts(t *testing.T) {
 			"chain input", Fail, "not a filter chain on the input hook"},
 		{"chain missing", "", func(h *fakeHost) { h.rs.Chains = h.rs.Chains[:1] },
 			"chain input", Fail, "missing"},
-		{"set missing", "", func(h *fakeHost) { h.rs.Sets = h.rs.Sets[:1] },
-			"jail sshd: firewall", Fail, "set sshd_v6"},
+		{"set missing", "", func(h *fakeHost) { h.rs.Sets = h.rs.Sets[:3] },
+			"jail sshd: firewall", Fail, "set sshd_v6_net"},
 		{"rule missing", "", func(h *fakeHost) { h.rs.Rules = nil },
 			"jail sshd: firewall", Fail, "its rule in chain input"},
 		{"no nft", "", func(h *fakeHost) { h.rsErr = errors.New(`exec: "nft": executable file not found in $PATH`) },
@@ -137,7 +137,7 @@ func TestBrokenHosts(t *testing.T) {
 		{"firewall none", "[daemon]\nfirewall = \"none\"\n", func(h *fakeHost) {},
 			"firewall", Warn, "nothing is blocked"},
 		{"jail not running", "[jail.web]\nenabled = true\nfilter = \"sshd\"\n", func(h *fakeHost) {
-			h.rs.Sets = append(h.rs.Sets, Set{"inet", "gaoler", "web_v4"}, Set{"inet", "gaoler", "web_v6"})
+			h.rs.Sets = append(h.rs.Sets, Set{"inet", "gaoler", "web_v4"}, Set{"inet", "gaoler", "web_v6"}, Set{"inet", "gaoler", "web_v4_net"}, Set{"inet", "gaoler", "web_v6_net"})
 			h.rs.Rules = append(h.rs.Rules, Rule{Family: "inet", Table: "gaoler", Chain: "input", Comment: "gaoler jail web ipv4"})
 		}, "jail web", Warn, "not in the running daemon"},
 	}

@@ -51,17 +51,18 @@ func (n *NFTables) Counters() (map[string]Counter, error) {
 	return out, nil
 }
 
-// jailOfComment returns the jail a rule's comment names ("gaoler jail sshd ipv4" is sshd's).
+// jailOfComment returns the jail a rule's comment names ("gaoler jail sshd ipv4" and "gaoler jail sshd
+// ipv4 prefixes" are sshd's; jail names hold no spaces).
 func jailOfComment(comment string) (string, bool) {
 	rest, ok := strings.CutPrefix(comment, "gaoler jail ")
 	if !ok {
 		return "", false
 	}
-	i := strings.LastIndexByte(rest, ' ')
-	if i <= 0 {
+	jail, _, ok := strings.Cut(rest, " ")
+	if !ok || jail == "" {
 		return "", false
 	}
-	return rest[:i], true
+	return jail, true
 }
 
 // Counters of the none backend: there are no rules, so ErrNoCounters.

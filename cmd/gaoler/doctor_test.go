@@ -31,7 +31,8 @@ func (h doctorHost) Ruleset() (*doctor.Ruleset, error) {
 	return &doctor.Ruleset{
 		Tables: []doctor.Table{{Family: "inet", Name: "gaoler"}},
 		Chains: []doctor.Chain{{Family: "inet", Table: "gaoler", Name: "input", Type: "filter", Hook: "input", Policy: "accept"}},
-		Sets:   []doctor.Set{{Family: "inet", Table: "gaoler", Name: "sshd_v4"}, {Family: "inet", Table: "gaoler", Name: "sshd_v6"}},
+		Sets: []doctor.Set{{Family: "inet", Table: "gaoler", Name: "sshd_v4"}, {Family: "inet", Table: "gaoler", Name: "sshd_v6"},
+			{Family: "inet", Table: "gaoler", Name: "sshd_v4_net"}, {Family: "inet", Table: "gaoler", Name: "sshd_v6_net"}},
 		Rules: []doctor.Rule{{Family: "inet", Table: "gaoler", Chain: "input", Comment: "gaoler jail sshd ipv4", Packets: 4, Bytes: 240},
 			{Family: "inet", Table: "gaoler", Chain: "input", Comment: "gaoler jail sshd ipv6"}},
 	}, nil
