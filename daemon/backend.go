@@ -193,11 +193,7 @@ func (b backend) Reload() error {
 
 // Metrics returns the Prometheus text of one scrape, taken on the main loop.
 func (b backend) Metrics() (string, error) {
-	return metrics.Text(metrics.NewRegistry(metrics.SourceFunc(func() metrics.Snapshot {
-		var s metrics.Snapshot
-		b.d.do(func() { s = b.d.metricsSnapshot() })
-		return s
-	}), b.d.opts.Version))
+	return metrics.Text(metrics.NewRegistry(b.d.metricsSource(), b.d.opts.Version))
 }
 
 // afterManual makes a manual ban or unban take effect at once: in the kernel, announced, and in the

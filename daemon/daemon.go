@@ -232,6 +232,7 @@ func (d *Daemon) setUp() error {
 		d.log.Event("", sdjournal.PriNotice, nil, "bus: %s", msg)
 	}))
 	go d.bus.Serve(d.ctx, bus.SystemBus) // honours DBUS_SYSTEM_BUS_ADDRESS
+	d.serveMetrics()
 	go d.fw.Heal(d.ctx, func(n int) {
 		d.log.Event(events.MsgFirewallRestored, sdjournal.PriNotice, map[string]string{events.FieldCount: strconv.Itoa(n)},
 			"Firewall restored: %d bans (the table had been changed or removed)", n)

@@ -367,6 +367,12 @@ func TestBootedPackage(t *testing.T) {
 		c.run(t, 10*time.Second, "bash -n /usr/share/bash-completion/completions/gaoler")
 	})
 
+	t.Run("metrics", func(t *testing.T) { checkMetrics(t, c) })
+	if t.Failed() {
+		t.FailNow()
+	}
+	timing.lap("metrics")
+
 	t.Run("restart", func(t *testing.T) {
 		c.run(t, 30*time.Second, "systemctl restart gaolerd")
 		c.run(t, 10*time.Second, "systemctl is-active gaolerd")
@@ -435,6 +441,10 @@ func TestBootedPackage(t *testing.T) {
 		t.Logf("gaoler banned after reboot:\n%s", banned)
 		if !strings.Contains(banned, attacker4) || !strings.Contains(banned, attacker6) {
 			t.Errorf("after reboot, gaoler banned does not list both addresses")
+		}
+		// gaolerd-metrics.socket, enabled by the metrics subtest, was up before gaolerd and passed to it.
+		if text := scrape(t, c); !strings.Contains(text, `gaoler_bans_active{jail="sshd"} 2`) {
+			t.Errorf("the metrics endpoint after reboot:\n%s", lastLines(text, 20))
 		}
 		t.Logf("%s", c.diag("journalctl -b -u gaolerd --no-pager -o short-monotonic"))
 	})
