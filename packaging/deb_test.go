@@ -18,6 +18,7 @@ var installedFiles = []string{
 	"/etc/gaoler/gaoler.toml",
 	"/etc/gaoler/jail.d",
 	"/lib/systemd/system/gaolerd.service",
+	"/lib/systemd/system/gaolerd-metrics.socket",
 	"/usr/share/dbus-1/system.d/io.github.gaoler.Gaoler1.conf",
 	"/usr/share/dbus-1/system-services/io.github.gaoler.Gaoler1.service",
 	"/usr/lib/systemd/catalog/gaoler.catalog",
@@ -100,6 +101,10 @@ func TestDebInstallPurge(t *testing.T) {
 	verify.Dir = t.TempDir()
 	if out, err := verify.CombinedOutput(); err != nil || len(out) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	// The metrics socket is shipped disabled: nothing links it into a target.
+	if links, _ := filepath.Glob("/etc/systemd/system/*/gaolerd-metrics.socket"); len(links) > 0 {
+		t.Errorf("gaolerd-metrics.socket is enabled by the package: %v", links)
 	}
 	if out, err := exec.Command("/usr/sbin/gaolerd", "--check").CombinedOutput(); err != nil {
 		t.Errorf("gaolerd --check on the installed config: %v\n%s", err, out)

@@ -170,9 +170,10 @@ func TestUnitVerifies(t *testing.T) {
 	sa := testenv.RequireCommand(t, "systemd-analyze")
 	root := t.TempDir()
 	copyFile(t, "systemd/gaolerd.service", filepath.Join(root, "lib/systemd/system/gaolerd.service"), 0o644)
+	copyFile(t, "systemd/gaolerd-metrics.socket", filepath.Join(root, "lib/systemd/system/gaolerd-metrics.socket"), 0o644)
 	copyFile(t, "/bin/true", filepath.Join(root, "usr/sbin/gaolerd"), 0o755)
 	copyFile(t, "/bin/kill", filepath.Join(root, "bin/kill"), 0o755)
-	cmd := exec.Command(sa, "verify", "--root", root, "--man=no", "gaolerd.service")
+	cmd := exec.Command(sa, "verify", "--root", root, "--man=no", "gaolerd.service", "gaolerd-metrics.socket")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(out) > 0 {
@@ -248,7 +249,7 @@ esac
 		t.Fatal(err)
 	}
 	tests := []struct{ line, want string }{
-		{"gaoler ", "status banned ban unban reload log test-filter check-config --help"},
+		{"gaoler ", "status banned ban unban reload log test-filter check-config doctor metrics --help"},
 		{"gaoler st", "status"},
 		{"gaoler status ", "sshd nginx-auth"},
 		{"gaoler ban ", "sshd nginx-auth"},
