@@ -39,6 +39,7 @@ func (s eventSink) Banned(b jails.Ban) {
 			events.FieldBanCount: strconv.Itoa(b.Count),
 		}, "Banned %s in jail %s for %s (ban #%d, until %s)", addr, b.Jail, bantime, b.Count,
 			b.Expires.Local().Format("2006-01-02 15:04:05"))
+		d.tally.Observe(events.Event{Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, Origin: b.Origin})
 		if d.bus != nil {
 			d.bus.Banned(b.Jail, addr, uint64(b.Expires.UnixMicro()), uint32(b.Count))
 			d.bus.CountersChanged(b.Jail)
@@ -54,6 +55,7 @@ func (s eventSink) Unbanned(b jails.Ban, reason string) {
 			events.FieldJail: b.Jail, events.FieldAddress: addr, events.FieldReason: reason,
 			events.FieldBanCount: strconv.Itoa(b.Count),
 		}, "Unbanned %s in jail %s (%s)", addr, b.Jail, reason)
+		d.tally.Observe(events.Event{Kind: events.Unban, Jail: b.Jail, Prefix: b.Prefix, Reason: reason})
 		if d.bus != nil {
 			d.bus.Unbanned(b.Jail, addr, reason)
 			d.bus.CountersChanged(b.Jail)

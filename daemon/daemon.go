@@ -24,6 +24,7 @@ import (
 	"github.com/gaoler/gaoler/firewall"
 	"github.com/gaoler/gaoler/jails"
 	"github.com/gaoler/gaoler/journal"
+	"github.com/gaoler/gaoler/metrics"
 )
 
 // Options configure Run.
@@ -115,6 +116,7 @@ type Daemon struct {
 	lastStatus   string
 	watchdog     time.Duration // WATCHDOG_USEC/2: how often to ping
 	lastPing     time.Time
+	tally        *metrics.Tally // bans and unbans counted for the metrics endpoint
 }
 
 // Run starts gaolerd and blocks until ctx is cancelled (a clean stop: state saved, STOPPING=1) or a
@@ -138,6 +140,7 @@ func Run(ctx context.Context, o Options) error {
 		kick:       make(chan struct{}, 1),
 		readerDone: make(chan error, 1),
 		preCrash:   map[banKey]bool{},
+		tally:      metrics.NewTally(),
 		saveEvery:  d0,
 	}
 	cfg, err := config.Load(o.ConfigPath)
@@ -214,6 +217,7 @@ func (d *Daemon) setUp() error {
 	for _, b := range d.engine.Bans("") {
 		restored++
 		delete(kernel, banKey{b.Jail, b.Prefix.String()})
+		d.tally.Observe(events.Event{Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, Origin: events.Origin{Kind: events.OriginRestored}})
 	}
 	d.preCrash = kernel
 	if err := d.fw.Flush(); err != nil {
@@ -234,6 +238,11 @@ func (d *Daemon) setUp() error {
 	go d.bus.Serve(d.ctx, bus.SystemBus) // honours DBUS_SYSTEM_BUS_ADDRESS
 	d.serveMetrics()
 	go d.fw.Heal(d.ctx, func(n int) {
+		d.do(func() { // a rebuild puts back every running ban
+			for _, b := range d.engine.Bans("") {
+				d.tally.Observe(events.Event{Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, Origin: events.Origin{Kind: events.OriginRestored}})
+			}
+		})
 		d.log.Event(events.MsgFirewallRestored, sdjournal.PriNotice, map[string]string{events.FieldCount: strconv.Itoa(n)},
 			"Firewall restored: %d bans (the table had been changed or removed)", n)
 	})

@@ -68,5 +68,6 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	}
 	s.Checkpoint.LastSaved = d.lastSave
 	s.Checkpoint.Failures = d.saver.failures()
+	d.tally.Fill(&s)
 	return s
 }
