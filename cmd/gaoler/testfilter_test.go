@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -176,5 +177,49 @@ func TestTestFilterJournalTrust(t *testing.T) {
 	}
 	if strings.Contains(got, forged) {
 		t.Errorf("the failure forged by nobody with logger -t sshd was read:\n%s", got)
+	}
+}
+
+// TestTestFilterJournalSSHDAuth sends entries from a root process named sshd-auth (OpenSSH 10's
+// authentication process) through the real journald: the default match trusts them, and the
+// entries' _PID is their connection, so the Failed line after Invalid user is the same attempt.
+func TestTestFilterJournalSSHDAuth(t *testing.T) {
+	testenv.Journald(t)
+	n := time.Now().UnixNano()
+	host := fmt.Sprintf("198.18.%d.%d", n/256%256, n%256)
+	sender := testenv.StartSender(t, testenv.JournalSocket, "sshd-auth")
+	defer sender.Close()
+	for _, msg := range []string{
+		"Invalid user nosuchuser from " + host + " port 50000",
+		"Failed password for invalid user nosuchuser from " + host + " port 50000 ssh2",
+	} {
+		if err := sender.Send(map[string]string{"MESSAGE": msg, "SYSLOG_IDENTIFIER": "sshd-auth"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mine []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		mine = mine[:0]
+		for _, l := range strings.Split(runTool("test-filter", testFilterCmd, "sshd --json --journal --since -1m"), "\n") {
+			if strings.HasPrefix(l, `{"line":`) && strings.Contains(l, " from "+host+" port ") {
+				mine = append(mine, l)
+			}
+		}
+		if len(mine) == 2 {
+			break
+		}
+	}
+	if len(mine) != 2 {
+		t.Fatalf("want the 2 entries from sshd-auth, got:\n%s", strings.Join(mine, "\n"))
+	}
+	if !strings.Contains(mine[0], `"match":true`) || !strings.Contains(mine[0], `"rule":"invalid-user"`) {
+		t.Errorf("Invalid user from sshd-auth is no failure: %s", mine[0])
+	}
+	if !strings.Contains(mine[1], `"repeat":true`) || strings.Contains(mine[1], `"match":true`) {
+		t.Errorf("the Failed line of the same connection (same _PID) is not a repeat: %s", mine[1])
+	}
+	var a, b struct{ PID int }
+	if json.Unmarshal([]byte(mine[0]), &a) != nil || json.Unmarshal([]byte(mine[1]), &b) != nil || a.PID == 0 || a.PID != b.PID {
+		t.Errorf("the two entries have different or no _PID:\n%s\n%s", mine[0], mine[1])
 	}
 }
