@@ -2,6 +2,7 @@ package jails
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/gaoler/gaoler/events"
@@ -48,6 +49,14 @@ func (t *Tracker) withFilter(f *Filter) *Tracker {
 		return NewTracker(f)
 	}
 	return &Tracker{f: f, c: t.c}
+}
+
+// conns returns t's connections (nil for a nil Tracker or one without connections).
+func (t *Tracker) conns() *conns {
+	if t == nil {
+		return nil
+	}
+	return t.c
 }
 
 // Next reads the entry's message in the light of the earlier lines of its connection.
@@ -278,4 +287,126 @@ func (x *conn) decide(l *sshdLine) Result {
 	}
 	x.lastCounted = true
 	return fail(l.rule)
+}
+
+// ConnState is one sshd connection a jail's Tracker follows, as the checkpoint keeps it, so that a
+// restart neither counts again an attempt it had counted nor forgets one half told. A connection
+// with a PID is that sshd process; one without is the client's Addr and Port.
+type ConnState struct {
+	PID     int        `json:"pid,omitempty"`
+	Port    int        `json:"port,omitempty"`
+	Addr    netip.Addr `json:"addr"`              // the address sshd wrote for it (empty: none yet)
+	User    uint64     `json:"user,omitempty"`    // FNV-1a of the first user name it named
+	Last    int64      `json:"last"`              // unix nanoseconds of its latest line
+	Pending string     `json:"pending,omitempty"` // a failure that waits for its address
+	Flags   int        `json:"flags,omitempty"`   // connFlag* bits
+}
+
+// The bits of ConnState.Flags; the two lowest are the connection's open attempt (openNone...).
+const (
+	connFlagOpen        = 3
+	connFlagSeveral     = 1 << 2
+	connFlagCounted     = 1 << 3
+	connFlagLastCounted = 1 << 4
+	connFlagMaxTries    = 1 << 5
+)
+
+// snapshot returns the connections from the least to the most recently heard from (the eviction
+// order), or nil.
+func (c *conns) snapshot() []ConnState {
+	if c == nil || len(c.m) == 0 {
+		return nil
+	}
+	out := make([]ConnState, 0, len(c.m))
+	for x := c.head.prev; x != &c.head; x = x.prev {
+		cs := ConnState{PID: x.key.pid, Port: x.key.port, Addr: x.addr, User: x.user, Last: x.last,
+			Pending: x.pending, Flags: int(x.open) & connFlagOpen}
+		for _, f := range []struct {
+			on  bool
+			bit int
+		}{{x.several, connFlagSeveral}, {x.counted, connFlagCounted}, {x.lastCounted, connFlagLastCounted}, {x.maxTries, connFlagMaxTries}} {
+			if f.on {
+				cs.Flags |= f.bit
+			}
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+// restore replaces the connections with cs, listed as snapshot lists them. Entries that cannot be a
+// connection (no PID and no address and port) are dropped; past the cap the oldest go.
+func (c *conns) restore(cs []ConnState) {
+	if c == nil {
+		return
+	}
+	c.m = make(map[connKey]*conn, len(cs))
+	c.head.next, c.head.prev = &c.head, &c.head
+	for _, s := range cs {
+		k := connKey{pid: s.PID}
+		if s.PID <= 0 {
+			if !s.Addr.IsValid() || s.Port <= 0 {
+				continue
+			}
+			k = connKey{addr: s.Addr, port: s.Port}
+		}
+		if old := c.m[k]; old != nil {
+			c.remove(old)
+		}
+		x := &conn{key: k, addr: s.Addr, user: s.User, last: s.Last, pending: s.Pending,
+			open: uint8(s.Flags & connFlagOpen), several: s.Flags&connFlagSeveral != 0, counted: s.Flags&connFlagCounted != 0,
+			lastCounted: s.Flags&connFlagLastCounted != 0, maxTries: s.Flags&connFlagMaxTries != 0}
+		c.m[k] = x
+		x.prev, x.next = &c.head, c.head.next
+		c.head.next.prev = x
+		c.head.next = x
+		if len(c.m) > c.max {
+			c.remove(c.head.prev)
+		}
+	}
+}
+
+// encodeConns appends cs as encoding/json encodes it.
+func encodeConns(o *jsonOut, cs []ConnState) {
+	b := append(o.b, '[')
+	for i, s := range cs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		if s.PID != 0 {
+			b = append(b, `"pid":`...)
+			b = strconv.AppendInt(b, int64(s.PID), 10)
+			b = append(b, ',')
+		}
+		if s.Port != 0 {
+			b = append(b, `"port":`...)
+			b = strconv.AppendInt(b, int64(s.Port), 10)
+			b = append(b, ',')
+		}
+		b = append(b, `"addr":"`...)
+		if s.Addr.IsValid() {
+			b = s.Addr.AppendTo(b)
+		}
+		b = append(b, '"')
+		if s.User != 0 {
+			b = append(b, `,"user":`...)
+			b = strconv.AppendUint(b, s.User, 10)
+		}
+		b = append(b, `,"last":`...)
+		b = strconv.AppendInt(b, s.Last, 10)
+		if s.Pending != "" {
+			b = append(b, `,"pending":`...)
+			b = AppendJSONString(b, s.Pending)
+		}
+		if s.Flags != 0 {
+			b = append(b, `,"flags":`...)
+			b = strconv.AppendInt(b, int64(s.Flags), 10)
+		}
+		b = append(b, '}')
+		o.b = b
+		o.spill()
+		b = o.b
+	}
+	o.b = append(b, ']')
 }

@@ -1,7 +1,9 @@
 package jails
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -273,5 +275,41 @@ func TestEngineOneAttemptOneFailure(t *testing.T) {
 	}
 	if st, _ := h.e.Stats("sshd"); st.TotalFailed != 3 {
 		t.Errorf("TotalFailed = %d, want 3", st.TotalFailed)
+	}
+}
+
+// TestEngineConnsCheckpointed: a restart between "Invalid user" and its Failed line (the checkpoint
+// was written in between) still knows they are one attempt, and an account-locked line still waits
+// for its connection's address.
+func TestEngineConnsCheckpointed(t *testing.T) {
+	h := newHarness(t, settings())
+	h.e.Handle("sshd", events.Entry{Time: t0, PID: 900, Message: "Invalid user x from 192.0.2.60 port 4000"})
+	h.e.Handle("sshd", events.Entry{Time: t0, PID: 901, Message: "User root not allowed because account is locked"})
+	h.e.Handle("sshd", events.Entry{Time: t0, Message: "Invalid user y from 192.0.2.61 port 4001"})
+	st := h.e.Snapshot()
+	b := st.AppendJSON(nil)
+	var back State
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Jails[0].Conns, st.Jails[0].Conns) || len(st.Jails[0].Conns) != 3 {
+		t.Fatalf("conns after a JSON round trip:\n%+v\nwant\n%+v", back.Jails[0].Conns, st.Jails[0].Conns)
+	}
+
+	h2 := newHarness(t, settings())
+	if err := h2.e.Restore(back); err != nil {
+		t.Fatal(err)
+	}
+	if h2.e.Handle("sshd", events.Entry{Time: t0.Add(time.Second), PID: 900, Message: "Failed password for invalid user x from 192.0.2.60 port 4000 ssh2"}) {
+		t.Error("the Failed line after the restart counted again")
+	}
+	if h2.e.Handle("sshd", events.Entry{Time: t0.Add(time.Second), Message: "Failed password for invalid user y from 192.0.2.61 port 4001 ssh2"}) {
+		t.Error("the Failed line of the connection known by address and port counted again")
+	}
+	if !h2.e.Handle("sshd", events.Entry{Time: t0.Add(time.Second), PID: 901, Message: "Connection closed by 192.0.2.62 port 4002 [preauth]"}) {
+		t.Error("the account-locked failure was lost in the restart")
+	}
+	if st, _ := h2.e.Stats("sshd"); st.TotalFailed != 3 {
+		t.Errorf("TotalFailed = %d after the restart, want 3 (two invalid users, one locked account)", st.TotalFailed)
 	}
 }

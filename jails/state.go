@@ -22,14 +22,16 @@ type State struct {
 type JailState struct {
 	Name string `json:"name"`
 	// Windows are listed from the least to the most recently failed, which is the eviction order.
-	Windows     []WindowState   `json:"windows,omitempty"`
-	Bans        []Ban           `json:"bans,omitempty"`
-	Past        []Ban           `json:"past,omitempty"` // decided from a backlog after they had ended
-	Forgiven    []ForgivenState `json:"forgiven,omitempty"`
-	Trusted     []TrustState    `json:"trusted,omitempty"` // trust after login, by address
-	LastEntry   time.Time       `json:"last_entry"`
-	TotalFailed uint64          `json:"total_failed"`
-	TotalBanned uint64          `json:"total_banned"`
+	Windows  []WindowState   `json:"windows,omitempty"`
+	Bans     []Ban           `json:"bans,omitempty"`
+	Past     []Ban           `json:"past,omitempty"` // decided from a backlog after they had ended
+	Forgiven []ForgivenState `json:"forgiven,omitempty"`
+	Trusted  []TrustState    `json:"trusted,omitempty"` // trust after login, by address
+	// Conns are the sshd connections the jail's filter follows (see Tracker), least recent first.
+	Conns       []ConnState `json:"conns,omitempty"`
+	LastEntry   time.Time   `json:"last_entry"`
+	TotalFailed uint64      `json:"total_failed"`
+	TotalBanned uint64      `json:"total_banned"`
 }
 
 // WindowState is one failure window: the failure timestamps in unix nanoseconds.
@@ -64,6 +66,7 @@ func (e *Engine) Snapshot() State {
 			TotalFailed: j.failed,
 			TotalBanned: j.banned,
 			Trusted:     j.trustSnapshot(),
+			Conns:       j.tracker.conns().snapshot(),
 		}
 		if len(js.Bans) == 0 {
 			js.Bans = nil
@@ -161,6 +164,7 @@ func (e *Engine) Restore(s State) error {
 			j.forgiven[f.Prefix] = f.At
 		}
 		j.restoreTrust(js.Trusted)
+		j.tracker.conns().restore(js.Conns)
 		for _, b := range js.Past {
 			b := b
 			b.Jail = j.name

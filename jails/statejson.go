@@ -162,6 +162,12 @@ func (js *JailState) encode(o *jsonOut) {
 		encodeTrusted(o, js.Trusted)
 		b = o.b
 	}
+	if len(js.Conns) > 0 {
+		b = append(b, `,"conns":`...)
+		o.b = b
+		encodeConns(o, js.Conns)
+		b = o.b
+	}
 	b = append(b, `,"last_entry":`...)
 	b = AppendJSONTime(b, js.LastEntry)
 	b = append(b, `,"total_failed":`...)

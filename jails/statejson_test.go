@@ -67,6 +67,14 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 				for f := rng.IntN(2); f > 0; f-- {
 					js.Forgiven = append(js.Forgiven, ForgivenState{Prefix: pfx(), At: tm()})
 				}
+				for c := rng.IntN(3); c > 0; c-- {
+					cs := ConnState{PID: rng.IntN(3) * rng.IntN(1<<22), Port: rng.IntN(2) * rng.IntN(65536), Last: rng.Int64() - rng.Int64(),
+						User: uint64(rng.IntN(2)) * rng.Uint64(), Pending: []string{"", RuleAccountLocked, `"q"`}[rng.IntN(3)], Flags: rng.IntN(64)}
+					if p := pfx(); p.IsValid() {
+						cs.Addr = p.Addr()
+					}
+					js.Conns = append(js.Conns, cs)
+				}
 				s.Jails = append(s.Jails, js)
 			}
 		}
