@@ -12,43 +12,82 @@
 // _COMM), so `logger -t sshd "Failed password for root from <victim> ..."` from an unprivileged user never
 // reaches the filter.
 //
-// The built-in sshd filter (SSHD) has three modes, named as fail2ban names them: "normal", "ddos" (adds
-// connections dropped before authentication: no identification string, bad banner, timeouts, fatal
-// protocol errors, connections closed or reset in the [preauth] phase by an anonymous client) and
-// "aggressive" (ddos plus algorithm negotiation failures, "no authentication methods", clients that
-// give up while authenticating as a named or invalid user, and failed public keys of valid users). It
-// is written by hand, not with regular expressions: a message is dispatched on its first bytes, and
-// then taken apart from its end, where sshd writes the address. sshd prints user names, client
+// The built-in sshd filter (SSHD) has three modes, named as fail2ban names them. "normal" matches
+// rejected credentials and refused users: Failed <method>, Invalid user, not allowed (AllowUsers,
+// DenyUsers, groups, a locked account), ROOT LOGIN REFUSED, sshd's PAM errors (with or without
+// "error: PAM: "), MaxAuthTries and its Too many authentication failures, tcp wrappers' "refused
+// connect from NAME (H)", a client that gives up after its authentication failed ("Received
+// disconnect from H port P:3: ...: Auth fail", JSch) and a client that asks for another user
+// ("Change of username or service not allowed"). "ddos" adds connections that end before they
+// authenticate: no identification string, bad protocol version, banner exchange, timeouts (also
+// OpenSSH 9.8's "Timeout before authentication for connection from H to H2, pid = N"), fatal
+// protocol errors, connections closed, reset or disconnected in the [preauth] phase, anonymous or
+// while authenticating as a named or invalid user. "aggressive" is ddos plus algorithm negotiation
+// failures, "no authentication methods", and every failed public key of a valid user. A "kernel:
+// [ N.N]: " that some journals put before a message is set aside.
+//
+// It is written by hand, not with regular expressions: a message is dispatched on its first bytes,
+// and then taken apart from its end, where sshd writes the address. sshd prints user names, client
 // version strings and key comments verbatim, so an attacker who logs in as
 // 'x from 192.0.2.1 port 22' can put any text before the address; every rule therefore locates the
 // address by the text sshd writes after it (" port N ssh2", " not allowed because ...", the end of the
 // message), or by a fixed prefix with no attacker text before the address. Where sshd itself writes
-// attacker text on both sides of the address (certificate IDs, hostbased client names) and two readings
-// are possible, the line is not counted rather than guessed. Host names (UseDNS) are never a failure:
-// only an address can be banned. "::ffff:a.b.c.d" is the IPv4 address a.b.c.d.
+// attacker text on both sides of the address (certificate IDs, hostbased client names, the user names
+// of a user change) and two readings are possible, the line is not counted rather than guessed. Host
+// names (UseDNS) are never a failure: only an address can be banned. "::ffff:a.b.c.d" is the IPv4
+// address a.b.c.d. sshd escapes control characters in everything it logs (OpenSSH's do_log runs
+// strnvis), so a message that holds a raw one (a newline, NUL, escape, tab or DEL, other than
+// trailing line ends) was not written by sshd and is never a failure, nor a login.
 //
-// What counts as one failure. maxretry counts matched lines; the sshd filter matches the lines that
-// report a refusal and leaves out those that repeat a refusal sshd reports on its own line:
-//   - each "Failed <method> for [invalid user] U from H port P ssh2" is one failure (one rejected
-//     credential); "Failed publickey" for a valid user is counted only in aggressive mode, because a
-//     client with several keys in its agent offers them in turn and sshd logs each refused one (as
-//     fail2ban does, gh-1263);
-//   - "Invalid user U from H" is one failure: the login name does not exist; a password guessed for it
-//     then costs one more ("Failed password for invalid user ...");
-//   - "User U from H not allowed because ..." and "ROOT LOGIN REFUSED FROM H" are one failure each;
-//   - reaching MaxAuthTries is logged by sshd as two lines, "maximum authentication attempts exceeded
-//     for U from H" and "Disconnecting authenticating user U H port P: Too many authentication
-//     failures"; each is one failure (this is what catches a client that sprays public keys);
-//   - PAM: the pam_unix line "pam_unix(sshd:auth): authentication failure; ... rhost=H" is NOT a
-//     failure: sshd logs "Failed password for ..." for the same attempt, and counting both would make
-//     maxretry=5 ban after three passwords. sshd's own "error: PAM: Authentication failure for U from H"
-//     is a failure: on systems that authenticate through keyboard-interactive/PAM it is written next to
-//     "Failed keyboard-interactive/pam ...", so there each rejected password counts twice;
-//   - "kex_exchange_identification: ..." and "Read from socket failed" carry no address and are never
-//     a failure; in ddos mode the "Connection closed by H port P [preauth]" or "banner exchange:
-//     Connection from H ..." that sshd writes for the same connection is.
+// # What counts as one failure
 //
-// Logins. Filter.Classify reads a message as a Failure, a Login or None. The sshd filter reports
+// maxretry counts rejected attempts, so that maxretry = 3 bans the third bad password or bad user
+// name, not the second. sshd often reports one attempt on two lines, and some lines only make sense
+// with the lines before them, so the sshd filter follows each connection (a Tracker: the engine keeps
+// one per jail, and `gaoler test-filter` uses one the same way). A connection is the sshd process that
+// wrote the line (events.Entry.PID, journald's _PID, which a client cannot forge; on text, the pid
+// of the syslog tag "sshd[PID]:"). With no process id (PID 0), lines that name the client's address
+// and port are grouped by both, and lines that name neither are read alone. On one connection:
+//   - each "Failed <method> for [invalid user] U from H port P ssh2" is one failure, one rejected
+//     credential, except the cases below;
+//   - "Invalid user U from H", "User U from H not allowed because ..." and "User U not allowed because
+//     account is locked" are one failure each, at once; the first Failed line (or sshd's PAM error)
+//     after one of them is the same attempt and adds nothing, later ones count. So a connection that
+//     only sends a bad user name and leaves costs one failure, as does one bad user name with one
+//     password;
+//   - sshd's "error: PAM: Authentication failure for U from H" (also "User not known to the
+//     underlying authentication module") and "Failed keyboard-interactive/pam ..." are written for the
+//     same attempt, in either order: together they are one failure;
+//   - the pam_unix line "pam_unix(sshd:auth): authentication failure; ... rhost=H" is never a failure:
+//     sshd writes "Failed password" for the same attempt;
+//   - "Failed publickey" of a valid user is no failure in normal and ddos modes: a client with several
+//     keys in its agent offers them in turn and sshd logs each refused one (as fail2ban does, gh-1263).
+//     If the connection then fails otherwise, that failure counts;
+//   - MaxAuthTries is written as "maximum authentication attempts exceeded for U from H ..." and then
+//     "Disconnecting ... Too many authentication failures": together one failure, and none if the
+//     attempt that reached the limit was already counted (a Failed password), so it only costs
+//     something to a connection that sprayed public keys;
+//   - the address of a line that names none (the locked account, the old "Disconnecting: Too many
+//     authentication failures [for U]") is the one sshd wrote for the same connection; a failure
+//     reported before the connection's address is known counts at the first line that names it (a
+//     disconnect, say), and never if no line does;
+//   - a connection that names more than one user (OpenSSH itself refuses a change of user with
+//     "Change of username or service not allowed", a failure) counts each later public key of a valid
+//     user, and even its "Accepted" line, as a failure (rule "several-users"): credential stuffing
+//     across accounts; such an Accepted line is no login;
+//   - in ddos mode a connection that ends before authentication (closed, reset, timed out, or a
+//     client that gave up with "Auth fail") is one failure if nothing was counted on it yet, and none
+//     if it was: the failures before it already count the connection;
+//   - every other line the filter matches is one failure.
+//
+// A line that reports an attempt already counted is a Repeat (test-filter shows it as repeated).
+// The Tracker remembers at most DefaultMaxConns connections per jail and forgets one it has not heard
+// from for ConnIdle, or whose process id comes back with another address; its connections are part
+// of the checkpoint (JailState.Conns), so a restart neither counts an attempt twice nor loses one.
+// OpenSSH 10 authenticates in a process of its own, sshd-auth; its lines are trusted like sshd's,
+// and the rules above apply within the process that wrote them.
+//
+// Logins. Filter.Classify reads a message alone as a Failure, a Login or None. The sshd filter reports
 // "Accepted <method> for U from H port P ssh2[: INFO]" as a Login (address, user, method), found
 // as its failures are, so a crafted name cannot move the address; Engine.Handle passes logins to
 // the function given with WithLogins. Config-defined filters report no logins.
@@ -60,7 +99,11 @@
 // Config-defined filters (NewFilter) are Go regular expressions (RE2: linear time, no catastrophic
 // backtracking) in which <HOST> stands for an IPv4 or IPv6 address capture. They are matched against
 // the whole message, unanchored: write ^ and $ yourself, and anchor <HOST> to text the program writes
-// after it, for the reason above.
+// after it, for the reason above. Each line is read alone. A MESSAGE may hold newlines (any sender
+// can write them): it is still one text, ^ and $ are its start and end, not a line's, unless the
+// pattern starts with (?m); '.' does not match a newline unless (?s) lets it, while \s does; <HOST>
+// never holds one. So an unanchored pattern may match on a second line of a message, and
+// ^...$ refuses a message with a line after the one it describes.
 //
 // # Windows and bans
 //

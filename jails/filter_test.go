@@ -60,3 +60,35 @@ func TestNewFilterErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestNewFilterMultiLine pins down how a config-defined filter reads a MESSAGE that holds newlines
+// (a sender may write any bytes there): the message is one text, ^ and $ are its start and end
+// unless the pattern asks for (?m), and '.' does not cross a newline unless (?s) lets it.
+func TestNewFilterMultiLine(t *testing.T) {
+	const msg = "auth failed from 192.0.2.1 user x\nauth failed from 192.0.2.2"
+	for _, c := range []struct {
+		name, re, host string
+	}{
+		{"unanchored finds the first line's", `auth failed from <HOST>`, "192.0.2.1"},
+		{"$ is the end of the message", `auth failed from <HOST>$`, "192.0.2.2"},
+		{"^ is the start of the message", `^auth failed from <HOST>$`, ""},
+		{"(?m) makes them line anchors", `(?m)^auth failed from <HOST>$`, "192.0.2.2"},
+		{"dot does not cross a newline", `^auth failed from \S+ user .*from <HOST>`, ""},
+		{"(?s) lets it", `(?s)^auth failed from \S+ user .*from <HOST>`, "192.0.2.2"},
+		{"whitespace classes do", `user x\sauth failed from <HOST>`, "192.0.2.2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := NewFilter("x", []string{c.re}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if h, _, ok := f.Match(msg); ok {
+				got = h.String()
+			}
+			if got != c.host {
+				t.Errorf("%s on %q = %q, want %q", c.re, msg, got, c.host)
+			}
+		})
+	}
+}
