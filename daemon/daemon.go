@@ -115,6 +115,7 @@ type Daemon struct {
 	batchNow     time.Time // when the batch being handled arrived: the clock of its failure entries
 	lastStatus   string
 	watchdog     time.Duration // WATCHDOG_USEC/2: how often to ping
+	logindOn     bool          // following logind's sessions (trust.go)
 	lastPing     time.Time
 	tally        *metrics.Tally // bans and unbans counted for the metrics endpoint
 }
@@ -237,6 +238,7 @@ func (d *Daemon) setUp() error {
 	}))
 	go d.bus.Serve(d.ctx, bus.SystemBus) // honours DBUS_SYSTEM_BUS_ADDRESS
 	d.serveMetrics()
+	d.startLogind()
 	go d.fw.Heal(d.ctx, func(n int) {
 		d.do(func() { // a rebuild puts back every running ban
 			for _, b := range d.engine.Bans("") {
@@ -650,6 +652,7 @@ func (d *Daemon) reload() error {
 	d.configureJails(cfg)
 	d.cfg = cfg
 	d.commit()
+	d.startLogind()
 	if d.matchTerms != oldTerms {
 		d.stopReader()
 		if err := d.startReader(journal.Position{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec}); err != nil {

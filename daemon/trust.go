@@ -4,14 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
 	sdjournal "github.com/coreos/go-systemd/v22/journal"
 
 	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/config"
 	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/jails"
+	"github.com/gaoler/gaoler/logind"
 )
 
 // trustSink receives the engine's trust decisions (holding the daemon's mutex) and queues their
@@ -179,3 +182,40 @@ func trustError(err error) error {
 }
 
 var _ bus.TrustBackend = backend{}
+
+// logindWanted reports whether an enabled jail takes logind's sessions as logins (trust_methods lists
+// "logind" or "any", and trust_after_login is on): only then does the daemon follow logind.
+func logindWanted(cfg *config.Config) bool {
+	for _, j := range cfg.Enabled() {
+		t := j.Settings.Trust
+		if t.After > 0 && (slices.Contains(t.Methods, jails.MethodLogind) || slices.Contains(t.Methods, jails.MethodAny)) {
+			return true
+		}
+	}
+	return false
+}
+
+// startLogind follows systemd-logind's remote sessions once a jail wants them (at start, or after the
+// reload that first asks for them); it runs until the daemon stops. Each remote session, open at
+// start or new, is a login at the time it was seen: the engine gives the jails that take it their
+// trust, committed and checkpointed at once (a session is not a journal entry that a restart would
+// read again).
+func (d *Daemon) startLogind() {
+	if d.logindOn || !logindWanted(d.cfg) {
+		return
+	}
+	d.logindOn = true
+	go logind.Watch(d.ctx, logind.Options{
+		Notice: func(msg string) { d.log.Event("", sdjournal.PriNotice, nil, "%s", msg) },
+		Login: func(s logind.Session) {
+			d.do(func() {
+				trusts := d.engine.Login("", jails.LoginEvent{Addr: s.Addr, User: s.User, Method: jails.MethodLogind,
+					At: time.Now(), Service: s.Service})
+				if len(trusts) > 0 {
+					d.commit()
+					d.saveNow()
+				}
+			})
+		},
+	})
+}
