@@ -1,9 +1,8 @@
-package logind
+package logind_test
 
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -12,97 +11,9 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/gaoler/gaoler/internal/testenv"
+	"github.com/gaoler/gaoler/logind"
+	"github.com/gaoler/gaoler/logind/logindtest"
 )
-
-// loginPolicy lets root own the fake logind's name on the private system bus and call it.
-const loginPolicy = `<policy user="root"><allow own="org.freedesktop.login1"/><allow send_destination="org.freedesktop.login1"/></policy>`
-
-// fakeLogind serves a small org.freedesktop.login1 on a bus: a Manager with ListSessions and the
-// SessionNew and SessionRemoved signals, and sessions with their properties.
-type fakeLogind struct {
-	conn *dbus.Conn
-
-	mu       sync.Mutex
-	sessions map[dbus.ObjectPath]map[string]dbus.Variant
-	order    []dbus.ObjectPath
-}
-
-type fakeManager struct{ f *fakeLogind }
-
-// ListSessions returns a(susso): id, uid, user, seat, path.
-func (m fakeManager) ListSessions() ([]listedSession, *dbus.Error) {
-	m.f.mu.Lock()
-	defer m.f.mu.Unlock()
-	out := []listedSession{}
-	for _, p := range m.f.order {
-		props := m.f.sessions[p]
-		id, _ := props["Id"].Value().(string)
-		user, _ := props["Name"].Value().(string)
-		out = append(out, listedSession{ID: id, UID: 1000, User: user, Path: p})
-	}
-	return out, nil
-}
-
-type fakeProps struct{ f *fakeLogind }
-
-// GetAll answers for the session the call's path names.
-func (p fakeProps) GetAll(msg dbus.Message, iface string) (map[string]dbus.Variant, *dbus.Error) {
-	path, _ := msg.Headers[dbus.FieldPath].Value().(dbus.ObjectPath)
-	p.f.mu.Lock()
-	defer p.f.mu.Unlock()
-	props, ok := p.f.sessions[path]
-	if !ok || iface != SessionInterface {
-		return nil, dbus.NewError("org.freedesktop.DBus.Error.UnknownObject", []any{"no session at " + string(path)})
-	}
-	return props, nil
-}
-
-// startFakeLogind connects to addr, exports the fake and takes org.freedesktop.login1.
-func startFakeLogind(t *testing.T, addr string) *fakeLogind {
-	t.Helper()
-	conn, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeLogind{conn: conn, sessions: map[dbus.ObjectPath]map[string]dbus.Variant{}}
-	if err := conn.Export(fakeManager{f}, ManagerPath, ManagerInterface); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.ExportSubtree(fakeProps{f}, "/org/freedesktop/login1/session", "org.freedesktop.DBus.Properties"); err != nil {
-		t.Fatal(err)
-	}
-	if reply, err := conn.RequestName(BusName, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("RequestName %s: %v %v", BusName, reply, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return f
-}
-
-// add adds a session; with announce, it emits SessionNew for it.
-func (f *fakeLogind) add(id, user, service, remoteHost string, remote, announce bool) {
-	p := dbus.ObjectPath("/org/freedesktop/login1/session/_3" + id)
-	f.mu.Lock()
-	f.sessions[p] = map[string]dbus.Variant{
-		"Id": dbus.MakeVariant(id), "Name": dbus.MakeVariant(user), "Service": dbus.MakeVariant(service),
-		"Remote": dbus.MakeVariant(remote), "RemoteHost": dbus.MakeVariant(remoteHost),
-		"RemoteUser": dbus.MakeVariant(""), "Type": dbus.MakeVariant("tty"), "Class": dbus.MakeVariant("user"),
-		"Timestamp": dbus.MakeVariant(uint64(1_764_064_800_000_000)),
-	}
-	f.order = append(f.order, p)
-	f.mu.Unlock()
-	if announce {
-		f.conn.Emit(ManagerPath, sessionNew, id, p)
-	}
-}
-
-// remove drops a session and emits SessionRemoved.
-func (f *fakeLogind) remove(id string) {
-	p := dbus.ObjectPath("/org/freedesktop/login1/session/_3" + id)
-	f.mu.Lock()
-	delete(f.sessions, p)
-	f.mu.Unlock()
-	f.conn.Emit(ManagerPath, ManagerInterface+".SessionRemoved", id, p)
-}
 
 // recorder collects what Watch reports.
 type recorder struct {
@@ -114,7 +25,7 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 100)} }
 
-func (r *recorder) login(s Session) {
+func (r *recorder) login(s logind.Session) {
 	r.mu.Lock()
 	r.logins = append(r.logins, fmt.Sprintf("%s %s %s %s", s.ID, s.User, s.Service, s.Addr))
 	r.mu.Unlock()
@@ -153,7 +64,7 @@ func watch(t *testing.T, addr string, r *recorder) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Watch(ctx, Options{
+		logind.Watch(ctx, logind.Options{
 			Connect: func() (*dbus.Conn, error) { return dbus.Connect(addr) },
 			Login:   r.login, Notice: r.notice, Backoff: 50 * time.Millisecond,
 		})
@@ -179,19 +90,19 @@ func has(list []string, s string) bool {
 
 func TestWatchReportsRemoteSessions(t *testing.T) {
 	testenv.RequireRoot(t)
-	bus := testenv.StartBus(t, loginPolicy)
-	f := startFakeLogind(t, bus.Address())
-	f.add("1", "admin", "sshd", "192.0.2.50", true, false)
-	f.add("2", "local", "login", "", false, false)
-	f.add("3", "named", "sshd", "office.example.org", true, false)
+	bus := testenv.StartBus(t, logindtest.Policy)
+	f := logindtest.Start(t, bus.Address())
+	f.Add(logindtest.Session{ID: "1", User: "admin", Service: "sshd", RemoteHost: "192.0.2.50", Remote: true})
+	f.Add(logindtest.Session{ID: "2", User: "local", Service: "login"})
+	f.Add(logindtest.Session{ID: "3", User: "named", Service: "sshd", RemoteHost: "office.example.org", Remote: true})
 	r := newRecorder()
 	watch(t, bus.Address(), r)
 	r.wait(t, "the session open at start", func(l, _ []string) bool { return has(l, "1 admin sshd 192.0.2.50") })
 
-	f.add("4", "admin6", "sshd", "2001:db8::5", true, true)
-	f.add("5", "named", "sshd", "host.example.org", true, true)
-	f.add("6", "mapped", "sshd", "::ffff:198.51.100.6", true, true)
-	f.remove("1")
+	f.New(logindtest.Session{ID: "4", User: "admin6", Service: "sshd", RemoteHost: "2001:db8::5", Remote: true})
+	f.New(logindtest.Session{ID: "5", User: "named", Service: "sshd", RemoteHost: "host.example.org", Remote: true})
+	f.New(logindtest.Session{ID: "6", User: "mapped", Service: "sshd", RemoteHost: "::ffff:198.51.100.6", Remote: true})
+	f.Remove("1")
 	r.wait(t, "the new sessions", func(l, _ []string) bool {
 		return has(l, "4 admin6 sshd 2001:db8::5") && has(l, "6 mapped sshd 198.51.100.6")
 	})
@@ -204,30 +115,29 @@ func TestWatchReportsRemoteSessions(t *testing.T) {
 
 func TestWatchWithoutLogindThenLogind(t *testing.T) {
 	testenv.RequireRoot(t)
-	bus := testenv.StartBus(t, loginPolicy)
+	bus := testenv.StartBus(t, logindtest.Policy)
 	r := newRecorder()
 	watch(t, bus.Address(), r)
 	r.wait(t, "a notice that logind is missing", func(_, n []string) bool { return has(n, "not on the system bus") })
-	f := startFakeLogind(t, bus.Address())
-	f.add("7", "admin", "sshd", "203.0.113.7", true, false)
+	f := logindtest.Start(t, bus.Address())
 	// ListSessions may run before the session is added; the signal covers that case.
-	f.conn.Emit(ManagerPath, sessionNew, "7", dbus.ObjectPath("/org/freedesktop/login1/session/_37"))
+	f.New(logindtest.Session{ID: "7", User: "admin", Service: "sshd", RemoteHost: "203.0.113.7", Remote: true})
 	r.wait(t, "the session once logind appeared", func(l, _ []string) bool { return has(l, "7 admin sshd 203.0.113.7") })
 }
 
 func TestWatchSurvivesTheBusRestarting(t *testing.T) {
 	testenv.RequireRoot(t)
-	bus := testenv.StartBus(t, loginPolicy)
-	f := startFakeLogind(t, bus.Address())
-	f.add("1", "admin", "sshd", "192.0.2.51", true, false)
+	bus := testenv.StartBus(t, logindtest.Policy)
+	f := logindtest.Start(t, bus.Address())
+	f.Add(logindtest.Session{ID: "1", User: "admin", Service: "sshd", RemoteHost: "192.0.2.51", Remote: true})
 	r := newRecorder()
 	watch(t, bus.Address(), r)
 	r.wait(t, "the first session", func(l, _ []string) bool { return has(l, "192.0.2.51") })
 	bus.Stop()
 	r.wait(t, "a notice of the bus lost", func(_, n []string) bool { return has(n, "not followed until the system bus is back") })
 	bus.Start()
-	f2 := startFakeLogind(t, bus.Address())
-	f2.add("2", "admin", "sshd", "192.0.2.52", true, false)
+	f2 := logindtest.Start(t, bus.Address())
+	f2.Add(logindtest.Session{ID: "2", User: "admin", Service: "sshd", RemoteHost: "192.0.2.52", Remote: true})
 	r.wait(t, "the session after the bus came back", func(l, n []string) bool {
 		return has(l, "192.0.2.52") && has(n, "the system bus is back")
 	})
@@ -239,7 +149,7 @@ func TestParseRemoteHost(t *testing.T) {
 		"fe80::1%eth0": "fe80::1", "[2001:db8::2]": "2001:db8::2", " 198.51.100.1 ": "198.51.100.1",
 		"host.example.org": "", "": "", "192.0.2.7.example.org": "", "localhost": "",
 	} {
-		a, ok := ParseRemoteHost(in)
+		a, ok := logind.ParseRemoteHost(in)
 		got := ""
 		if ok {
 			got = a.String()
@@ -247,13 +157,5 @@ func TestParseRemoteHost(t *testing.T) {
 		if got != want {
 			t.Errorf("ParseRemoteHost(%q) = %q, want %q", in, got, want)
 		}
-	}
-	if _, ok := sessionOf(map[string]dbus.Variant{"Remote": dbus.MakeVariant(false), "RemoteHost": dbus.MakeVariant("192.0.2.1")}); ok {
-		t.Error("a local session with a RemoteHost was reported")
-	}
-	s, ok := sessionOf(map[string]dbus.Variant{"Remote": dbus.MakeVariant(true), "RemoteHost": dbus.MakeVariant("192.0.2.1"),
-		"Name": dbus.MakeVariant("u"), "Service": dbus.MakeVariant("sshd"), "Timestamp": dbus.MakeVariant(uint64(1_000_000))})
-	if !ok || s.Addr != netip.MustParseAddr("192.0.2.1") || !s.Started.Equal(time.Unix(1, 0)) {
-		t.Errorf("sessionOf = %+v, %v", s, ok)
 	}
 }

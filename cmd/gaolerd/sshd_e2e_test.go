@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,9 +20,6 @@ import (
 func TestSSHDBruteForceBanned(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.Journald(t)
-	sshd := "/usr/sbin/sshd"
-	_, err := os.Stat(sshd)
-	testenv.Require(t, err == nil, "needs openssh-server ("+sshd+")")
 	testenv.RequireCommand(t, "sshpass")
 	testenv.RequireCommand(t, "ssh")
 	testenv.RequireCommand(t, "nft")
@@ -38,35 +33,7 @@ func TestSSHDBruteForceBanned(t *testing.T) {
 	testenv.NSExec(t, pair.Attacker, "ip", "addr", "add", atk4.String()+"/24", "dev", "veth0")
 	testenv.NSExec(t, pair.Attacker, "ip", "addr", "add", atk6.String()+"/64", "dev", "veth0", "nodad")
 
-	dir := t.TempDir()
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "hostkey")).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v: %s", err, out)
-	}
-	sshdConfig := fmt.Sprintf(`Port 22
-ListenAddress %s
-ListenAddress %s
-HostKey %s/hostkey
-PasswordAuthentication yes
-KbdInteractiveAuthentication no
-UsePAM no
-PidFile %s/sshd.pid
-LogLevel INFO
-`, pair.ServerV4, pair.ServerV6, dir, dir)
-	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(sshdConfig), 0o600)
-	os.MkdirAll("/run/sshd", 0o755)
-	srv := exec.Command("ip", "netns", "exec", pair.Server, sshd, "-D", "-f", filepath.Join(dir, "sshd_config"))
-	srvOut := &lockedWriter{b: new(strings.Builder)}
-	srv.Stdout, srv.Stderr = srvOut, srvOut
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	if !waitFor(10*time.Second, func() bool {
-		_, err := testenv.NSRun(pair.Server, "bash", "-c", "</dev/tcp/"+pair.ServerV4.String()+"/22")
-		return err == nil
-	}) {
-		t.Fatalf("sshd did not listen: %s", srvOut.b.String())
-	}
+	startSSHD(t, pair, t.TempDir(), "")
 
 	cfg, _ := testConfig(t, `
 [defaults]
