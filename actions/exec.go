@@ -11,27 +11,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gaoler/gaoler/config"
 	"github.com/gaoler/gaoler/events"
 )
 
-// Placeholders are the names a command's arguments may hold in braces. Each is replaced where it
-// stands, inside one argument, and the result is never split or parsed again: an address or a user
-// name cannot add arguments, options or shell syntax.
-var Placeholders = []string{"event", "jail", "address", "bantime", "expires", "ban_count", "failures", "hostname"}
-
-// CheckTemplate reports the first unknown placeholder or unbalanced brace in arg. "{{" and "}}" stand
-// for literal braces.
-func CheckTemplate(arg string) error {
-	_, err := expand(arg, func(name string) (string, bool) {
-		for _, p := range Placeholders {
-			if p == name {
-				return "", true
-			}
-		}
-		return "", false
-	})
-	return err
-}
+// Placeholders are the names a command's arguments may hold in braces (config checks them). Each
+// is replaced where it stands, inside one argument, and the result is never split or parsed again: an
+// address or a user name cannot add arguments, options or shell syntax.
+var Placeholders = config.PlaceholderNames
 
 // expand replaces the placeholders of arg with value(name).
 func expand(arg string, value func(name string) (string, bool)) (string, error) {

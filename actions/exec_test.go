@@ -152,20 +152,6 @@ func jsonString(s string) string {
 	return string(b)
 }
 
-func TestCheckTemplate(t *testing.T) {
-	for _, tc := range []struct {
-		arg string
-		ok  bool
-	}{
-		{"{address}", true}, {"--ip={address}/{jail}", true}, {"{{}}", true}, {"plain", true},
-		{"{adress}", false}, {"{address", false}, {"a}b", false}, {"{}", false},
-	} {
-		if err := CheckTemplate(tc.arg); (err == nil) != tc.ok {
-			t.Errorf("CheckTemplate(%q) = %v, want ok=%v", tc.arg, err, tc.ok)
-		}
-	}
-}
-
 func TestExecFailureCarriesOutput(t *testing.T) {
 	x := &Exec{Command: []string{"/bin/sh", "-c", "echo nope >&2; exit 3"}}
 	_, err := x.Run(context.Background(), banEvent("192.0.2.9"))

@@ -23,6 +23,7 @@ type Config struct {
 	Journal  Journal
 	Jails    []*Jail               // every jail written in the files, enabled or not, in name order, defaults inherited
 	Filters  map[string]*FilterDef // the [filter.NAME] tables, compiled
+	Actions  map[string]*Action    // the [action.NAME] tables, checked
 	Files    []string              // the files read, in the order they were merged
 	Warnings []string              // "file:line:col: key: ..." lines about risky but valid settings
 }
@@ -59,6 +60,9 @@ type Jail struct {
 	JournalMatch []string    // the jail's own journal_match, else its filter's
 	Filter       *jails.Filter
 	Settings     jails.Settings
+	Actions      []string // the [action.NAME] tables run after the jail's bans and unbans, in order
+
+	actionsAt []string // the key that set Actions ([defaults] or the jail's own), for messages
 }
 
 // FilterDef is a [filter.NAME] table: a filter defined in the configuration.

@@ -47,10 +47,10 @@ func baseJail() Jail {
 
 // The keys of each table. commonKeys may be set in [defaults] and overridden in every jail.
 var (
-	rootKeys      = []string{"daemon", "journal", "defaults", "jail", "filter"}
+	rootKeys      = []string{"daemon", "journal", "defaults", "jail", "filter", "action"}
 	daemonKeys    = []string{"state_directory", "firewall", "table"}
 	journalKeys   = []string{"directory", "hot_time"}
-	commonKeys    = append([]string{"bantime", "findtime", "maxretry", "ignoreip", "ignoreself", "blocktype", "ipv6_prefix", "increment", "hooks", "ports", "protocol", "max_tracked"}, trustKeys...)
+	commonKeys    = append([]string{"bantime", "findtime", "maxretry", "ignoreip", "ignoreself", "blocktype", "ipv6_prefix", "increment", "hooks", "ports", "protocol", "max_tracked"}, append(trustKeys, actionsKeys...)...)
 	jailOnlyKeys  = []string{"enabled", "filter", "mode", "journal_match"}
 	incrementKeys = []string{"enabled", "factor", "maxtime", "overalljails"}
 	filterKeys    = []string{"journal_match", "failregex", "ignoreregex"}
@@ -103,6 +103,7 @@ func resolve(files []string, srcs []*source) (*Config, error) {
 			}
 		}
 	}
+	cfg.Actions = c.actions(root)
 	if t, ok := c.sub(root, nil, "jail"); ok {
 		builtins := make(map[[2]string]*jails.Filter)
 		for _, name := range sortedKeys(t) {
@@ -116,6 +117,8 @@ func resolve(files []string, srcs []*source) (*Config, error) {
 			}
 		}
 	}
+	actionTables, _ := root["action"].(map[string]any)
+	c.checkJailActions(cfg.Jails, cfg.Actions, actionTables)
 	if len(c.errs) > 0 {
 		sortErrors(c.errs, files)
 		return nil, joinErrors(c.errs)
@@ -230,6 +233,8 @@ func (c *checker) common(t map[string]any, path []string, j *Jail) {
 			if it, ok := c.table(v, p); ok {
 				c.increment(it, p, &s.Increment)
 			}
+		case "actions":
+			c.jailActions(v, p, j)
 		default:
 			c.trustAfterLogin(k, v, p, &s.Trust)
 		}
