@@ -54,7 +54,7 @@ func Specs(cfg *config.Config, env Env) []Spec {
 		}
 		specs = append(specs, Spec{
 			Name: name, Type: a.Type, Events: kinds, Jails: jails, Timeout: a.Timeout, Queue: a.Queue,
-			Action: build(a, env, client),
+			Action: build(a, env, client), Config: a,
 		})
 	}
 	return specs

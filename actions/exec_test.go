@@ -167,8 +167,7 @@ func TestHangingExecIsKilledAndDelaysNothing(t *testing.T) {
 	pids := filepath.Join(dir, "pids")
 	hang := &Exec{Command: []string{"/bin/sh", "-c", `sleep 300 & echo $$ $! > "$0"; wait`, pids}}
 	log := &recordingLog{}
-	hub := events.NewHub()
-	set := NewSet(hub, &Reporter{Log: log})
+	set := NewSet(&Reporter{Log: log})
 	fast := &funcAction{}
 	all := map[events.Kind]bool{events.Ban: true}
 	set.Update([]Spec{
@@ -176,7 +175,7 @@ func TestHangingExecIsKilledAndDelaysNothing(t *testing.T) {
 		{Name: "fast", Type: "exec", Events: all, Jails: map[string]int{"sshd": 5}, Action: fast},
 	})
 	start := time.Now()
-	hub.Publish(banEvent("192.0.2.1"))
+	set.Handle(banEvent("192.0.2.1"))
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		if _, err := os.Stat(pids); err == nil {
 			break // the hanging action runs the first event
@@ -187,7 +186,7 @@ func TestHangingExecIsKilledAndDelaysNothing(t *testing.T) {
 	}
 	start = time.Now()
 	for i := 2; i <= 5; i++ {
-		hub.Publish(banEvent("192.0.2." + strconv.Itoa(i)))
+		set.Handle(banEvent("192.0.2." + strconv.Itoa(i)))
 	}
 
 	if d := time.Since(start); d > 100*time.Millisecond {
@@ -222,8 +221,7 @@ func TestHangingExecIsKilledAndDelaysNothing(t *testing.T) {
 	if dropped[0].fields[events.FieldDropped] != "2" {
 		t.Fatalf("dropped entry %+v, want 2 dropped", dropped[0])
 	}
-	set.Close() // cancels the queued runs
-	hub.Close()
+	set.CloseWithin(0) // cancels the queued runs
 }
 
 // funcAction counts its runs.
@@ -246,8 +244,7 @@ func (f *funcAction) Run(ctx context.Context, ev events.Event) (Result, error) {
 func (f *funcAction) Close() {}
 
 func TestSetSkipsRestoredOtherJailsAndKinds(t *testing.T) {
-	hub := events.NewHub()
-	set := NewSet(hub, nil)
+	set := NewSet(nil)
 	f := &funcAction{}
 	set.Update([]Spec{{Name: "a", Type: "exec", Events: map[events.Kind]bool{events.Ban: true}, Jails: map[string]int{"sshd": 1}, Action: f}})
 	ev := banEvent("192.0.2.7")
@@ -258,9 +255,8 @@ func TestSetSkipsRestoredOtherJailsAndKinds(t *testing.T) {
 	unban := ev
 	unban.Kind = events.Unban
 	for _, e := range []events.Event{restored, other, unban, ev} {
-		hub.Publish(e)
+		set.Handle(e)
 	}
-	hub.Close()
 	set.Close()
 	if len(f.runs) != 1 || f.runs[0].Jail != "sshd" || f.runs[0].Kind != events.Ban || f.runs[0].Origin.Kind != events.OriginFilter {
 		t.Fatalf("runs = %+v, want the one new sshd ban", f.runs)

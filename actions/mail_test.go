@@ -226,13 +226,12 @@ func TestMailDigestOfFiftyBans(t *testing.T) {
 		Host: "host.example.org", Sender: &SMTP{Addr: addr, Hello: "host.example.org"},
 		Lines: true, Digest: time.Minute, Reporter: rep, After: timer.after,
 	}
-	hub := events.NewHub()
-	set := NewSet(hub, rep)
+	set := NewSet(rep)
 	set.Update([]Spec{{Name: "mail", Type: "mail", Events: map[events.Kind]bool{events.Ban: true}, Jails: map[string]int{"sshd": 5}, Action: m}})
 	for i := 1; i <= 50; i++ {
 		ev := banEvent(fmt.Sprintf("192.0.2.%d", i))
 		ev.BannedAt = ev.BannedAt.Add(time.Duration(i) * 50 * time.Millisecond)
-		hub.Publish(ev)
+		set.Handle(ev)
 	}
 	first := mails(t, maildir, 1)[0]
 	if s := first.Header.Get("Subject"); s != "[gaoler] sshd: banned 192.0.2.1 on host.example.org" {
@@ -270,7 +269,6 @@ func TestMailDigestOfFiftyBans(t *testing.T) {
 	}
 	// The attack is over: the next period ends with nothing held, and the next ban is mailed alone.
 	timer.ch <- time.Now()
-	hub.Close()
 	set.Close()
 	mails(t, maildir, 2)
 }

@@ -3,18 +3,14 @@ package actions
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gaoler/gaoler/config"
 	"github.com/gaoler/gaoler/events"
 )
-
-// Hub is where the Set takes its events from; *events.Hub implements it.
-type Hub interface {
-	Subscribe(name string, size int, handle func(events.Event))
-	Stats() []events.Stats
-}
 
 // Defaults of a Spec.
 const (
@@ -31,12 +27,17 @@ type Spec struct {
 	Timeout time.Duration        // one run's limit (DefaultTimeout when 0)
 	Queue   int                  // events waiting at most (DefaultQueue when 0)
 	Action  Action
+	// Config is the table the action was built from: Configure keeps the running Action (its whois
+	// cache, its report limits, its digest) when a reload leaves the table as it was.
+	Config *config.Action
 }
 
-// Set runs the configured actions, each as its own subscriber of the hub. Update replaces the actions
-// after a reload; Close ends them. Safe for concurrent use.
+// Set runs the configured actions. The daemon hands it every event with Handle (from its own Hub
+// subscription); the Set passes each on to its own events.Hub, where every action is a subscriber with
+// its own bounded queue and goroutine. Update replaces the actions after a reload; Close ends them.
+// Safe for concurrent use.
 type Set struct {
-	hub    Hub
+	hub    *events.Hub
 	rep    *Reporter
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -53,13 +54,20 @@ type worker struct {
 	name    string
 	spec    atomic.Pointer[Spec]
 	dropped uint64 // drops already reported; only the worker's goroutine touches it
+	stopped uint64 // events let go because the set was closing; only the worker's goroutine touches it
 }
 
-// NewSet returns a set that reads hub and reports outcomes to rep; it runs nothing until Update.
-func NewSet(hub Hub, rep *Reporter) *Set {
+// NewSet returns a set that reports outcomes to rep; it runs nothing until Update.
+func NewSet(rep *Reporter) *Set {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Set{hub: hub, rep: rep, ctx: ctx, cancel: cancel, workers: map[string]*worker{}}
+	return &Set{hub: events.NewHub(), rep: rep, ctx: ctx, cancel: cancel, workers: map[string]*worker{}}
 }
+
+// Handle queues ev for every action; it never waits for one.
+func (s *Set) Handle(ev events.Event) { s.hub.Publish(ev) }
+
+// closeGrace is how long Close lets the queued runs go on before it cancels them.
+const closeGrace = 5 * time.Second
 
 // subscriberName is an action's name among the hub's subscribers.
 func subscriberName(action string) string { return "action." + action }
@@ -93,7 +101,7 @@ func (s *Set) Update(specs []Spec) {
 			s.hub.Subscribe(subscriberName(sp.Name), sp.Queue, w.handle)
 			continue
 		}
-		if old := w.spec.Swap(&sp); old != nil {
+		if old := w.spec.Swap(&sp); old != nil && old.Action != sp.Action {
 			go old.Action.Close()
 		}
 	}
@@ -106,9 +114,35 @@ func (s *Set) Update(specs []Spec) {
 	}
 }
 
-// Close cancels the runs in progress and closes every action; a digest still waiting is sent. Close
-// the hub first, so that the events already queued are handled.
+// Configure makes the actions of cfg the running ones, as Update does, but keeps the running Action
+// of every table that has not changed.
+func (s *Set) Configure(cfg *config.Config, env Env) {
+	specs := Specs(cfg, env)
+	s.mu.Lock()
+	for i, sp := range specs {
+		w := s.workers[sp.Name]
+		if w == nil {
+			continue
+		}
+		if old := w.spec.Load(); old != nil && old.Config != nil && reflect.DeepEqual(old.Config, sp.Config) {
+			specs[i].Action = old.Action
+		}
+	}
+	s.mu.Unlock()
+	s.Update(specs)
+}
+
+// Close runs what is queued, for up to closeGrace (then the runs still going, and the rest of the
+// queues, are cancelled), and closes every action: a digest still waiting is sent.
 func (s *Set) Close() {
+	s.CloseWithin(closeGrace)
+}
+
+// CloseWithin is Close with grace instead of closeGrace.
+func (s *Set) CloseWithin(grace time.Duration) {
+	stop := time.AfterFunc(grace, s.cancel)
+	defer stop.Stop()
+	s.hub.Close()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -119,6 +153,9 @@ func (s *Set) Close() {
 	for _, w := range s.workers {
 		if sp := w.spec.Swap(nil); sp != nil {
 			specs = append(specs, sp)
+			if w.stopped > 0 {
+				s.rep.Dropped(sp.Name, sp.Type, w.stopped, sp.Queue)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -141,6 +178,10 @@ func (w *worker) handle(ev events.Event) {
 		return
 	}
 	w.reportDrops(sp)
+	if w.set.ctx.Err() != nil {
+		w.stopped++ // closing, and its grace is over
+		return
+	}
 	if ev.Origin.Kind == events.OriginRestored || !sp.Events[ev.Kind] {
 		return
 	}
