@@ -54,6 +54,7 @@ var managerInterface = introspect.Interface{
 	Methods: []introspect.Method{
 		{Name: "Reload"},
 		{Name: "Metrics", Args: []introspect.Arg{arg("text", "s", "out")}},
+		whyMethod,
 	},
 	Signals: []introspect.Signal{
 		{Name: "Banned", Args: []introspect.Arg{

@@ -27,6 +27,13 @@ func (j jailMethods) Ban(msg dbus.Message, address string, seconds uint64) *dbus
 	if !validAddress(address) {
 		return invalidAddress(address)
 	}
+	if mb, ok := j.s.b.(ManualBackend); ok {
+		uid, err := callerUID(j.s.current(), msg)
+		if err != nil {
+			return dbusError(err)
+		}
+		return dbusError(mb.BanBy(name, address, seconds, uid))
+	}
 	return dbusError(j.s.b.Ban(name, address, seconds))
 }
 
@@ -38,6 +45,13 @@ func (j jailMethods) Unban(msg dbus.Message, address string) *dbus.Error {
 	}
 	if !validAddress(address) {
 		return invalidAddress(address)
+	}
+	if mb, ok := j.s.b.(ManualBackend); ok {
+		uid, err := callerUID(j.s.current(), msg)
+		if err != nil {
+			return dbusError(err)
+		}
+		return dbusError(mb.UnbanBy(name, address, uid))
 	}
 	return dbusError(j.s.b.Unban(name, address))
 }

@@ -164,14 +164,7 @@ func (t trustMethods) TrustOf(msg dbus.Message, address string) ([]TrustInfo, *d
 }
 
 // callerUID asks the bus for the uid of the connection that sent msg.
-func (t trustMethods) callerUID(msg dbus.Message) (uint32, error) {
-	sender, _ := msg.Headers[dbus.FieldSender].Value().(string)
-	var uid uint32
-	if err := t.conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, sender).Store(&uid); err != nil {
-		return 0, fmt.Errorf("asking the bus who called: %w", err)
-	}
-	return uid, nil
-}
+func (t trustMethods) callerUID(msg dbus.Message) (uint32, error) { return callerUID(t.conn, msg) }
 
 func nonNilTrust(l []TrustInfo) []TrustInfo {
 	if l == nil {

@@ -1,16 +1,10 @@
 package bus
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/godbus/dbus/v5"
-
-	"github.com/gaoler/gaoler/internal/testenv"
 )
 
 // trustFake is a fakeBackend that serves the Trust interface too.
@@ -72,34 +66,10 @@ func (f *trustFake) TrustSettings(jail string) (uint64, error) {
 // newTrustFixture is newFixture's bus and client with a server whose backend serves Trust.
 func newTrustFixture(t *testing.T) (*trustFake, *Client, string) {
 	t.Helper()
-	testenv.RequireRoot(t)
-	addr := testenv.SystemBus(t)
 	fake := &trustFake{fakeBackend: newFakeBackend(), trusted: map[string][]TrustInfo{
 		"sshd": {{Address: "192.0.2.10", UntilUsec: 1_764_669_600_000_000, AtUsec: 1_764_064_800_000_000, User: "admin", Method: "publickey", Logins: 2}},
 	}}
-	s := NewServer(fake)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Serve(ctx, func() (*dbus.Conn, error) { return dbus.Connect(addr) })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	c, err := DialAddress(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := c.Version(); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server did not take its name")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	c, addr := serveBackend(t, fake)
 	return fake, c, addr
 }
 
