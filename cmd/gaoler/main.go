@@ -76,6 +76,8 @@ Commands that ask the daemon (over the system bus):
   trust JAIL ADDRESS [--for DURATION] do not ban an address (default: trust_after_login)
   untrust JAIL ADDRESS                end a trust after login; failures count again
   trusted [JAIL] [--json]             addresses trusted after a login
+  why ADDRESS [--jail JAIL] [--json]  why an address is banned (the rule, who, the journal
+                                      entries) or why not
   reload                              make the daemon re-read its configuration
   metrics                             the Prometheus text of the metrics endpoint
 
@@ -127,6 +129,7 @@ func (e *env) run(args []string) int {
 		"trust":   e.trust,
 		"untrust": e.untrust,
 		"trusted": e.trusted,
+		"why":     e.why, // why.go
 		"metrics": e.metrics,
 	}
 	fn, ok := commands[cmd]
