@@ -249,7 +249,7 @@ esac
 		t.Fatal(err)
 	}
 	tests := []struct{ line, want string }{
-		{"gaoler ", "status banned ban unban reload log test-filter check-config doctor metrics --help"},
+		{"gaoler ", "status banned ban unban reload log test-filter check-config doctor metrics why --help"},
 		{"gaoler st", "status"},
 		{"gaoler status ", "sshd nginx-auth"},
 		{"gaoler ban ", "sshd nginx-auth"},
