@@ -190,11 +190,13 @@ func TestManPages(t *testing.T) {
 			"What one failure is", "Hot mode", "ignoreip", "io.github.gaoler.Gaoler1", "/var/lib/gaoler",
 			"61a385ffb21f4b869834b9f02831d782", "54ff4a2776d543e2ad0d7809d9cd02b4", "EXIT STATUS"},
 		"gaoler.1": {"status", "banned", "ban", "unban --all", "reload", "log", "test-filter", "check-config",
-			"--json", "--for", "--since", "--mode", "--journal", "--directory", "DBUS_SYSTEM_BUS_ADDRESS", "EXIT STATUS"},
+			"--json", "--for", "--since", "--mode", "--journal", "--directory", "DBUS_SYSTEM_BUS_ADDRESS", "EXIT STATUS",
+			"trust JAIL ADDRESS", "untrust JAIL ADDRESS", "trusted"},
 		"gaoler.toml.5": {"state_directory", "firewall", "table", "directory", "bantime", "findtime", "maxretry",
 			"ignoreip", "ignoreself", "blocktype", "ports", "protocol", "hooks", "ipv6_prefix", "max_tracked",
 			"increment", "factor", "maxtime", "overalljails", "enabled", "filter", "mode", "journal_match",
-			"failregex", "ignoreregex", "<HOST>", "SYSLOG_IDENTIFIER", "jail.d"},
+			"failregex", "ignoreregex", "<HOST>", "SYSLOG_IDENTIFIER", "jail.d",
+			"trust_after_login", "trust_methods", "trust_overalljails", "max_trusted", "TRUST AFTER LOGIN"},
 	}
 	for page, terms := range pages {
 		t.Run(page, func(t *testing.T) {
@@ -239,6 +241,7 @@ func TestCompletion(t *testing.T) {
 case "$1 $2" in
 "status --json") printf '{\n  "version": "0.1.0",\n  "reader": "blocking",\n  "jails": [\n    "sshd",\n    "nginx-auth"\n  ],\n  "events": ["Banned 192.0.2.7 in jail \\"x\\" [y]"]\n}\n' ;;
 "banned sshd") printf '[\n  {\n    "jail": "sshd",\n    "address": "192.0.2.7"\n  }\n]\n' ;;
+"trusted sshd") printf '[\n  {\n    "jail": "sshd",\n    "address": "198.51.100.4"\n  }\n]\n' ;;
 esac
 `
 	if err := os.WriteFile(filepath.Join(bin, "gaoler"), []byte(fake), 0o755); err != nil {
@@ -249,7 +252,7 @@ esac
 		t.Fatal(err)
 	}
 	tests := []struct{ line, want string }{
-		{"gaoler ", "status banned ban unban reload log test-filter check-config doctor metrics why --help"},
+		{"gaoler ", "status banned ban unban trust untrust trusted reload log test-filter check-config doctor metrics why --help"},
 		{"gaoler st", "status"},
 		{"gaoler status ", "sshd nginx-auth"},
 		{"gaoler ban ", "sshd nginx-auth"},
@@ -262,6 +265,10 @@ esac
 		{"gaoler test-filter --mode ", "normal ddos aggressive"},
 		{"gaoler test-filter --config " + config + " ", "sshd nginx-auth postfix-sasl"},
 		{"gaoler banned --", "--json"},
+		{"gaoler trust ", "sshd nginx-auth"},
+		{"gaoler trust sshd 192.0.2.1 --", "--for"},
+		{"gaoler untrust sshd ", "198.51.100.4"},
+		{"gaoler trusted --", "--json"},
 	}
 	for _, tt := range tests {
 		script := `
