@@ -145,3 +145,55 @@ func BenchmarkCatchUpEngine(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
 }
+
+// BenchmarkSSHDTracker is the sshd filter with its per-connection rules, as the engine runs it: the
+// same mix, each line from one of 25 connections of its own (process ids), next to the filter reading
+// each line alone (reference, same run).
+func BenchmarkSSHDTracker(b *testing.B) {
+	for _, mode := range []string{ModeNormal, ModeDDoS} {
+		f, _ := SSHD(mode)
+		b.Run(mode+"/alone", func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				f.Classify(sshdMix[i%len(sshdMix)])
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		})
+		b.Run(mode+"/tracker", func(b *testing.B) {
+			tr := NewTracker(f)
+			e := events.Entry{Time: t0}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				k := i % len(sshdMix)
+				e.Message, e.PID = sshdMix[k], 1000+k+len(sshdMix)*(i/len(sshdMix)%25)
+				tr.Next(e)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		})
+	}
+}
+
+// BenchmarkTrackedConnBytes measures the heap one followed sshd connection costs, with the Tracker
+// at its cap.
+func BenchmarkTrackedConnBytes(b *testing.B) {
+	f, _ := SSHD(ModeNormal)
+	msgs := make([]string, DefaultMaxConns)
+	for i := range msgs {
+		msgs[i] = fmt.Sprintf("Invalid user u%d from 192.0.2.%d port %d", i, i%256, 1024+i)
+	}
+	var per float64
+	for n := 0; n < b.N; n++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		tr := NewTracker(f)
+		for i, m := range msgs {
+			tr.Next(events.Entry{Time: t0, PID: 1000 + i, Message: m})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(after.HeapAlloc-before.HeapAlloc) / float64(len(msgs))
+		runtime.KeepAlive(tr)
+	}
+	b.ReportMetric(per, "bytes/conn")
+}

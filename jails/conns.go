@@ -128,8 +128,8 @@ func (c *conns) get(k connKey, addr netip.Addr, now int64) *conn {
 	}
 	x := c.m[k]
 	if x != nil && (now-x.last > int64(ConnIdle) || addr.IsValid() && x.addr.IsValid() && x.addr != addr) {
-		c.remove(x)
-		x = nil
+		prev, next := x.prev, x.next
+		*x = conn{key: k, prev: prev, next: next} // a new connection in the old one's place
 	}
 	if x == nil {
 		if len(c.m) >= c.max {

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/gaoler/gaoler/events"
 )
 
 // sshdCase is one message and what each mode should make of it: host "" means no failure.
@@ -247,6 +249,10 @@ var craftedFamilies = []string{
 	"kernel: [ 1.5]: Failed password for %U from %H port 22 ssh2",
 	"Accepted publickey for %U from %H port 22 ssh2: ED25519 SHA256:abcdef",
 	"Accepted password for %U from %H port 22 ssh2",
+	"refused connect from %U (%H)",
+	"User %U not allowed because account is locked",
+	"Disconnecting: Too many authentication failures for %U [preauth]",
+	"Connection closed by %H port 22 [preauth]",
 }
 
 // FuzzSSHDFilter checks that the filter never panics, that a reported host is written in the message
@@ -274,13 +280,27 @@ func FuzzSSHDFilter(f *testing.F) {
 					t.Fatalf("Match(%q) = %v: not an address token of the message", msg, host)
 				}
 			}
-			for _, fam := range craftedFamilies {
-				for _, h := range real {
+			for _, h := range real {
+				// Each family alone, then all of them as the lines of one connection (with a process
+				// id, and without): no line, and no rule that reaches back to an earlier line, may
+				// report another address than the one sshd wrote.
+				want := netip.MustParseAddr(h)
+				withPID, noPID := NewTracker(fl), NewTracker(fl)
+				for _, fam := range craftedFamilies {
 					m := strings.ReplaceAll(strings.ReplaceAll(fam, "%U", user), "%H", h)
-					r := fl.Classify(m)
-					if r.Kind != None && r.Addr != netip.MustParseAddr(h) {
+					if r := fl.Classify(m); r.Kind != None && r.Addr != want {
 						t.Fatalf("user %q moved the host: Classify(%q) = %+v, want %s", user, m, r, h)
 					}
+					for pid, tr := range map[int]*Tracker{7: withPID, 0: noPID} {
+						r := tr.Next(events.Entry{Message: m, PID: pid})
+						if r.Kind != None && r.Addr.IsValid() && r.Addr != want || (r.Kind == Failure || r.Kind == Login) && !r.Addr.IsValid() {
+							t.Fatalf("user %q moved the host on a connection (pid %d): Next(%q) = %+v, want %s", user, pid, m, r, h)
+						}
+					}
+				}
+				// Any message after them: its address is its own, or the connection's.
+				if r := withPID.Next(events.Entry{Message: msg, PID: 7}); r.Kind != None && r.Addr.IsValid() && r.Addr != want && !containsAddrToken(msg, r.Addr) {
+					t.Fatalf("Next(%q) after the families = %+v: neither the message's address nor the connection's", msg, r)
 				}
 			}
 		}
