@@ -21,6 +21,7 @@ const DefaultPath = "/etc/gaoler/gaoler.toml"
 type Config struct {
 	Daemon   Daemon
 	Journal  Journal
+	Fleet    Fleet                 // [fleet]: sharing bans with other hosts (config/fleet.go)
 	Jails    []*Jail               // every jail written in the files, enabled or not, in name order, defaults inherited
 	Filters  map[string]*FilterDef // the [filter.NAME] tables, compiled
 	Actions  map[string]*Action    // the [action.NAME] tables, checked

@@ -47,7 +47,7 @@ func baseJail() Jail {
 
 // The keys of each table. commonKeys may be set in [defaults] and overridden in every jail.
 var (
-	rootKeys      = []string{"daemon", "journal", "defaults", "jail", "filter", "action"}
+	rootKeys      = []string{"daemon", "journal", "defaults", "jail", "filter", "action", "fleet"}
 	daemonKeys    = []string{"state_directory", "firewall", "table"}
 	journalKeys   = []string{"directory", "hot_time"}
 	commonKeys    = append([]string{"bantime", "findtime", "maxretry", "ignoreip", "ignoreself", "blocktype", "ipv6_prefix", "increment", "hooks", "ports", "protocol", "max_tracked"}, append(trustKeys, actionsKeys...)...)
@@ -69,6 +69,7 @@ func resolve(files []string, srcs []*source) (*Config, error) {
 		Files:   files,
 		Daemon:  Daemon{StateDirectory: defaultStateDirectory, Firewall: defaultFirewall, Table: defaultTable},
 		Journal: Journal{HotTime: DefaultHotTime},
+		Fleet:   defaultFleet(),
 	}
 	root := c.m.data
 	c.known(root, nil, rootKeys...)
@@ -119,6 +120,14 @@ func resolve(files []string, srcs []*source) (*Config, error) {
 	}
 	actionTables, _ := root["action"].(map[string]any)
 	c.checkJailActions(cfg.Jails, cfg.Actions, actionTables)
+	if t, ok := c.sub(root, nil, "fleet"); ok {
+		names := make(map[string]bool, len(cfg.Jails))
+		for _, j := range cfg.Jails {
+			names[j.Name] = true
+		}
+		c.fleet(t, &cfg.Fleet, names)
+	}
+	finishFleet(&cfg.Fleet)
 	if len(c.errs) > 0 {
 		sortErrors(c.errs, files)
 		return nil, joinErrors(c.errs)

@@ -14,6 +14,13 @@ const (
 	MsgFirewallRestored = "54ff4a2776d543e2ad0d7809d9cd02b4"
 	MsgTrusted          = "93267cc25c9843d584757116bfc13d37" // an address trusted after a login (or extended)
 	MsgUntrusted        = "92891e50519141a0aac515721c0eb52b" // a trust after login ended
+
+	// Fleet mode (fleet/): the cluster connection, and bans published, applied from peers, refused.
+	MsgFleetConnected    = "136d54db763043e881d0b87082ccd145"
+	MsgFleetDisconnected = "fb77d2f6a65c486ca8b6b1b0dd3a7ffe"
+	MsgFleetPublished    = "b87c39af103247ebab9b83085c5681d3"
+	MsgFleetApplied      = "7e41497e8fc7441fa2c1b0c90f9a1a9b"
+	MsgFleetRefused      = "1b90d7509b454024a6c59cb9086c5465"
 )
 
 // The MESSAGE_IDs of the actions' outcomes: one entry per action run (or per digest mail), with
@@ -31,6 +38,7 @@ var EventIDs = []string{
 	MsgBan, MsgUnban, MsgFailure, MsgFirewallRestored,
 	MsgTrusted, MsgUntrusted,
 	MsgActionSent, MsgActionFailed, MsgActionDropped, MsgActionTimedOut,
+	MsgFleetConnected, MsgFleetDisconnected, MsgFleetPublished, MsgFleetApplied, MsgFleetRefused,
 }
 
 // The structured fields gaolerd adds to its entries.
@@ -40,15 +48,17 @@ const (
 	FieldBanTime     = "GAOLER_BANTIME"      // seconds
 	FieldExpires     = "GAOLER_EXPIRES_USEC" // microseconds since the epoch
 	FieldBanCount    = "GAOLER_BAN_COUNT"
-	FieldReason      = "GAOLER_REASON"      // why an unban happened
-	FieldRule        = "GAOLER_RULE"        // which filter rule matched a failure
-	FieldCount       = "GAOLER_COUNT"       // how many bans a restore re-installed
-	FieldUser        = "GAOLER_USER"        // who logged in (trust after login)
-	FieldMethod      = "GAOLER_METHOD"      // how: sshd's method, "logind" or "manual"
-	FieldAction      = "GAOLER_ACTION"      // the [action.NAME] an outcome is about
-	FieldActionType  = "GAOLER_ACTION_TYPE" // exec, mail, webhook or abuseipdb
-	FieldEvent       = "GAOLER_EVENT"       // ban or unban
-	FieldError       = "GAOLER_ERROR"       // why an action failed
-	FieldDropped     = "GAOLER_DROPPED"     // how many events an action's full queue dropped
+	FieldReason      = "GAOLER_REASON"       // why an unban happened
+	FieldRule        = "GAOLER_RULE"         // which filter rule matched a failure
+	FieldCount       = "GAOLER_COUNT"        // how many bans a restore re-installed
+	FieldUser        = "GAOLER_USER"         // who logged in (trust after login)
+	FieldMethod      = "GAOLER_METHOD"       // how: sshd's method, "logind" or "manual"
+	FieldAction      = "GAOLER_ACTION"       // the [action.NAME] an outcome is about
+	FieldActionType  = "GAOLER_ACTION_TYPE"  // exec, mail, webhook or abuseipdb
+	FieldEvent       = "GAOLER_EVENT"        // ban or unban
+	FieldError       = "GAOLER_ERROR"        // why an action failed
+	FieldDropped     = "GAOLER_DROPPED"      // how many events an action's full queue dropped
+	FieldPeer        = "GAOLER_PEER"         // fleet: the peer host a ban came from
+	FieldServer      = "GAOLER_FLEET_SERVER" // fleet: the NATS server connected to
 	SyslogIdentifier = "gaolerd"
 )
