@@ -185,12 +185,19 @@ func startHost(t testing.TB, name string, urls []string, dir string, mod func(*c
 // restartHost is startHost with the daemon d: a host started again with the state it had.
 func restartHost(t testing.TB, name string, urls []string, dir string, mod func(*config.Fleet), d *fakeDaemon) *host {
 	t.Helper()
+	return runHost(t, name, urls, mod, d, Options{StateDirectory: dir})
+}
+
+// runHost runs a Fleet for name with the daemon d and the options o (Log and RescanEvery are set here).
+func runHost(t testing.TB, name string, urls []string, mod func(*config.Fleet), d *fakeDaemon, o Options) *host {
+	t.Helper()
 	cfg := config.Fleet{Servers: urls, Host: name, MaxBanTime: 7 * 24 * time.Hour, Replicas: 1, PeerRate: 1000}
 	if mod != nil {
 		mod(&cfg)
 	}
 	h := &host{name: name, d: d, log: &testLog{}, done: make(chan struct{})}
-	f, err := New(cfg, h.d, Options{StateDirectory: dir, Log: h.log, RescanEvery: 200 * time.Millisecond})
+	o.Log, o.RescanEvery = h.log, 200*time.Millisecond
+	f, err := New(cfg, h.d, o)
 	if err != nil {
 		t.Fatal(err)
 	}
