@@ -234,7 +234,18 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 // waitConnected waits until every host is connected and watching every other.
 func waitConnected(t testing.TB, hs ...*host) {
 	t.Helper()
-	waitFor(t, 15*time.Second, "hosts connected and watching each other", func() bool {
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, h := range hs {
+				h.log.mu.Lock()
+				for _, e := range h.log.entries {
+					t.Logf("%s: %s", h.name, e.msg)
+				}
+				h.log.mu.Unlock()
+			}
+		}
+	})
+	waitFor(t, 30*time.Second, "hosts connected and watching each other", func() bool {
 		for _, h := range hs {
 			st := h.f.Status()
 			if !st.Connected {
