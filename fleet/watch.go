@@ -32,6 +32,7 @@ func (f *Fleet) watchPeers(ctx context.Context, js jetstream.JetStream) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	watching := map[string]bool{}
+	ended := make(chan string, 16)
 	own := Bucket(f.cfg.Host)
 	for {
 		names := js.KeyValueStoreNames(ctx)
@@ -48,13 +49,26 @@ func (f *Fleet) watchPeers(ctx context.Context, js jetstream.JetStream) {
 				f.mu.Lock()
 				f.peerOf(host).watching = false
 				f.mu.Unlock()
+				select {
+				case ended <- name: // watched again at the next rescan, from a full snapshot
+				case <-ctx.Done():
+				}
 			}()
 		}
 		if err := names.Error(); err != nil && ctx.Err() == nil {
 			f.log.Event("", sdjournal.PriWarning, nil, "Fleet: listing the buckets: %v", err)
 		}
-		if !sleep(ctx, f.rescan) {
-			return
+		t := time.NewTimer(f.rescan)
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case name := <-ended:
+				delete(watching, name)
+			case <-t.C:
+				waiting = false
+			}
 		}
 	}
 }
@@ -81,6 +95,14 @@ func (f *Fleet) watch(ctx context.Context, js jetstream.JetStream, host string) 
 		}
 		return
 	}
+	// Everything up to the stream's last sequence now is in the snapshot the watch starts with.
+	base, err := lastSequence(ctx, js, host)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.log.Event("", sdjournal.PriWarning, nil, "Fleet: bucket %s: %v", Bucket(host), err)
+		}
+		return
+	}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -93,18 +115,44 @@ func (f *Fleet) watch(ctx context.Context, js jetstream.JetStream, host string) 
 	f.peerOf(host).watching = true
 	f.mu.Unlock()
 	snapshot := map[string]bool{} // keys seen before the end of the initial values; nil after
+	// The watcher is an ordered consumer that the client library recreates when it misses its
+	// heartbeats, which takes 10 s or more after the server holding it is lost. So the stream's last
+	// sequence is checked every few seconds: one that the watcher has not delivered by the next
+	// check means it is stuck, and watching starts over from a full snapshot.
+	check := time.NewTicker(stuckCheck)
+	defer check.Stop()
+	var delivered, behind uint64
 	for {
 		var e jetstream.KeyValueEntry
 		var ok bool
 		select {
 		case <-ctx.Done():
 			return
+		case <-check.C:
+			if snapshot != nil {
+				continue // still reading the snapshot
+			}
+			last, err := lastSequence(ctx, js, host)
+			if err != nil || last <= delivered {
+				behind = 0
+				continue
+			}
+			if behind != 0 && delivered < behind {
+				f.log.Event("", sdjournal.PriNotice, nil, "Fleet: the watch of %s stopped at revision %d of %d; reading it again", Bucket(host), delivered, last)
+				return
+			}
+			behind = last
+			continue
 		case e, ok = <-w.Updates():
 			if !ok {
 				return
 			}
 		}
+		if e != nil {
+			delivered = max(delivered, e.Revision())
+		}
 		if e == nil { // the initial values are all in
+			delivered = max(delivered, base)
 			f.liftMissing(host, snapshot)
 			snapshot = nil
 			continue
@@ -114,6 +162,20 @@ func (f *Fleet) watch(ctx context.Context, js jetstream.JetStream, host string) 
 		}
 		f.entry(host, e)
 	}
+}
+
+// stuckCheck is how often a watch is checked for being stuck.
+const stuckCheck = 3 * time.Second
+
+// lastSequence is the last sequence of host's bucket's stream.
+func lastSequence(ctx context.Context, js jetstream.JetStream, host string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, "KV_"+Bucket(host))
+	if err != nil {
+		return 0, err
+	}
+	return st.CachedInfo().State.LastSeq, nil
 }
 
 // liftMissing lifts the bans applied here from host whose keys the snapshot of its bucket lacks.
