@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -143,7 +144,9 @@ func TestUnitDirectives(t *testing.T) {
 		"Service.ProtectKernelModules":    "yes",
 		"Service.ProtectKernelLogs":       "yes",
 		"Service.ProtectControlGroups":    "yes",
-		"Service.RestrictAddressFamilies": "AF_UNIX AF_NETLINK",
+		"Service.RestrictAddressFamilies": "AF_UNIX AF_NETLINK AF_INET AF_INET6",
+		"Service.IPAddressDeny":           "any",
+		"Service.IPAddressAllow":          "localhost",
 		"Service.SystemCallArchitectures": "native",
 		"Service.MemoryDenyWriteExecute":  "yes",
 		"Install.WantedBy":                "multi-user.target",
@@ -179,6 +182,25 @@ func TestUnitVerifies(t *testing.T) {
 	if err != nil || len(out) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
+}
+
+// TestUnitExposure scores the unit's sandbox with systemd-analyze security: the actions opened it to
+// inet sockets (loopback only, as shipped), which must keep the exposure at or under 2.5.
+func TestUnitExposure(t *testing.T) {
+	sa := testenv.RequireCommand(t, "systemd-analyze")
+	out, err := exec.Command(sa, "security", "--offline=yes", "--no-pager", "systemd/gaolerd.service").CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for gaolerd.service: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	level, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil || level > 2.5 {
+		t.Fatalf("exposure %s, want at most 2.5:\n%s", m[1], out)
+	}
+	t.Logf("exposure %.1f", level)
 }
 
 // TestManPages formats each page with man and groff's warnings on, and checks that it documents
