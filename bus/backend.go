@@ -15,8 +15,12 @@ type Backend interface {
 	// Jail returns one jail's settings and counters, or ErrNoSuchJail.
 	Jail(name string) (JailInfo, error)
 	// Ban bans address in jail for seconds (0: the jail's bantime), through the same path as an
-	// automatic ban. It returns ErrNoSuchJail or ErrInvalidAddress.
-	Ban(jail, address string, seconds uint64) error
+	// automatic ban, and returns the ban now in the kernel: its Address is the canonical prefix that
+	// was banned (::ffff:192.0.2.7 is banned as 192.0.2.7, a bare IPv6 address as its /ipv6_prefix),
+	// or the wider running ban that already covers address. It returns ErrNoSuchJail, or
+	// ErrInvalidAddress for what is no address, a prefix with host bits set, or a prefix that holds an
+	// address the jail ignores (the error's text says which).
+	Ban(jail, address string, seconds uint64) (BanInfo, error)
 	// Unban lifts a ban, and forgives the address's failures so far. It returns ErrNoSuchJail,
 	// ErrInvalidAddress or ErrNotBanned.
 	Unban(jail, address string) error

@@ -121,9 +121,21 @@ func (c *Client) Jail(name string) (JailInfo, error) {
 	return j, nil
 }
 
-// Ban bans address in jail for seconds (0: the jail's bantime).
-func (c *Client) Ban(jail, address string, seconds uint64) error {
-	return c.jailError(jail, c.call(JailPath(jail), JailInterface+".Ban", address, seconds).Err)
+// Ban bans address in jail for seconds (0: the jail's bantime) and returns the ban now in the kernel
+// (BanEx). A daemon older than BanEx is asked with Ban, and the returned ban has only Address, as given.
+func (c *Client) Ban(jail, address string, seconds uint64) (BanInfo, error) {
+	b := BanInfo{}
+	err := c.call(JailPath(jail), JailInterface+".BanEx", address, seconds).
+		Store(&b.Address, &b.BannedAtUsec, &b.ExpiresUsec, &b.BanCount)
+	var re *RemoteError
+	if errors.As(remoteError(err), &re) && re.Name == errUnknownMethod {
+		b = BanInfo{Address: address}
+		err = c.call(JailPath(jail), JailInterface+".Ban", address, seconds).Err
+	}
+	if err != nil {
+		return BanInfo{}, c.jailError(jail, err)
+	}
+	return b, nil
 }
 
 // Unban lifts the ban of address in jail.

@@ -33,5 +33,13 @@
 //	    io.github.gaoler.Gaoler1.Jail CurrentlyBanned
 //	busctl call io.github.gaoler.Gaoler1 /io/github/gaoler/Gaoler1/jail/sshd \
 //	    io.github.gaoler.Gaoler1.Jail Ban st 192.0.2.7 3600
+//	busctl call io.github.gaoler.Gaoler1 /io/github/gaoler/Gaoler1/jail/sshd \
+//	    io.github.gaoler.Gaoler1.Jail BanEx st ::ffff:192.0.2.7 3600
+//	sttu "192.0.2.7" 1764064800000000 1764068400000000 1
 //	busctl monitor io.github.gaoler.Gaoler1
+//
+// Ban(s address, t seconds) replies with nothing, as the SPEC has it; BanEx, with the same arguments,
+// replies with the ban now in the kernel (s prefix, t banned_at_usec, t expires_usec, u ban_count),
+// whose prefix is the canonical one banned. Both refuse with InvalidAddress a prefix with host bits set
+// or one that holds an address the jail ignores, with a message that says which.
 package bus

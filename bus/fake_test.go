@@ -79,21 +79,33 @@ func (f *fakeBackend) setFailed(name string, n uint32) {
 	f.jails[name].TotalFailed = uint64(n)
 }
 
-func (f *fakeBackend) Ban(jail, address string, seconds uint64) error {
+// Ban bans the canonical form of address (an IPv4-mapped address as IPv4), as the daemon does, and
+// refuses a prefix holding 127.0.0.1 as the daemon refuses one holding an ignored address.
+func (f *fakeBackend) Ban(jail, address string, seconds uint64) (BanInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.jails[jail]; !ok {
-		return fmt.Errorf("jail %q: %w", jail, ErrNoSuchJail)
+		return BanInfo{}, fmt.Errorf("jail %q: %w", jail, ErrNoSuchJail)
 	}
-	if _, err := netip.ParseAddr(address); err != nil {
-		if _, err := netip.ParsePrefix(address); err != nil {
-			return fmt.Errorf("%w: %q", ErrInvalidAddress, address)
-		}
+	canonical := address
+	if a, err := netip.ParseAddr(address); err == nil {
+		canonical = a.Unmap().String()
+	} else if p, err := netip.ParsePrefix(address); err != nil {
+		return BanInfo{}, fmt.Errorf("%w: %q", ErrInvalidAddress, address)
+	} else if p.Contains(netip.MustParseAddr("127.0.0.1")) {
+		return BanInfo{}, fakeRefusal(address + " contains 127.0.0.0/8, which jail " + jail + " ignores")
 	}
 	f.record("Ban %s %s %d", jail, address, seconds)
-	f.bans[jail] = append(f.bans[jail], BanInfo{Address: address, BannedAtUsec: 1, ExpiresUsec: 1 + seconds*1e6, BanCount: 1})
-	return nil
+	b := BanInfo{Address: canonical, BannedAtUsec: 1, ExpiresUsec: 1 + seconds*1e6, BanCount: 1}
+	f.bans[jail] = append(f.bans[jail], b)
+	return b, nil
 }
+
+// fakeRefusal is a refused ban whose text is the whole message, as the daemon's are.
+type fakeRefusal string
+
+func (r fakeRefusal) Error() string        { return string(r) }
+func (r fakeRefusal) Is(target error) bool { return target == ErrInvalidAddress }
 
 func (f *fakeBackend) Unban(jail, address string) error {
 	f.mu.Lock()

@@ -71,6 +71,9 @@ var jailInterface = introspect.Interface{
 	Name: JailInterface,
 	Methods: []introspect.Method{
 		{Name: "Ban", Args: []introspect.Arg{arg("address", "s", "in"), arg("seconds", "t", "in")}},
+		{Name: "BanEx", Args: []introspect.Arg{arg("address", "s", "in"), arg("seconds", "t", "in"),
+			arg("prefix", "s", "out"), arg("banned_at_usec", "t", "out"), arg("expires_usec", "t", "out"),
+			arg("ban_count", "u", "out")}},
 		{Name: "Unban", Args: []introspect.Arg{arg("address", "s", "in")}},
 		{Name: "UnbanAll", Args: []introspect.Arg{arg("count", "u", "out")}},
 		{Name: "ListBans", Args: []introspect.Arg{arg("bans", "a(sttu)", "out")}},

@@ -29,6 +29,7 @@ const (
 	errServiceUnknown      = "org.freedesktop.DBus.Error.ServiceUnknown"
 	errNameHasNoOwner      = "org.freedesktop.DBus.Error.NameHasNoOwner"
 	errUnknownObject       = "org.freedesktop.DBus.Error.UnknownObject"
+	errUnknownMethod       = "org.freedesktop.DBus.Error.UnknownMethod"
 	errAccessDenied        = "org.freedesktop.DBus.Error.AccessDenied"
 	errInteractiveRequired = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 )

@@ -18,23 +18,46 @@ func (m managerMethods) Reload() *dbus.Error { return dbusError(m.s.b.Reload()) 
 // the call's object path names.
 type jailMethods struct{ s *Server }
 
-// Ban bans address in the jail for seconds (0: the jail's bantime).
+// Ban bans address in the jail for seconds (0: the jail's bantime), and replies with nothing (the
+// SPEC's Ban(s, t); BanEx replies with the ban).
 func (j jailMethods) Ban(msg dbus.Message, address string, seconds uint64) *dbus.Error {
+	_, err := j.ban(msg, address, seconds)
+	return err
+}
+
+// BanEx is Ban, extended as systemd extends its methods (...Ex): it replies with the ban now in the
+// kernel, as ListBans lists it: the canonical prefix banned (which may differ from address: an
+// IPv4-mapped address is banned as IPv4, a bare IPv6 address as its /ipv6_prefix), banned-at and
+// expiry in microseconds since the epoch, and the ban count.
+func (j jailMethods) BanEx(msg dbus.Message, address string, seconds uint64) (string, uint64, uint64, uint32, *dbus.Error) {
+	b, err := j.ban(msg, address, seconds)
+	return b.Address, b.BannedAtUsec, b.ExpiresUsec, b.BanCount, err
+}
+
+func (j jailMethods) ban(msg dbus.Message, address string, seconds uint64) (BanInfo, *dbus.Error) {
 	name, err := jailOf(msg)
 	if err != nil {
-		return err
+		return BanInfo{}, err
 	}
 	if !validAddress(address) {
-		return invalidAddress(address)
+		return BanInfo{}, invalidAddress(address)
 	}
 	if mb, ok := j.s.b.(ManualBackend); ok {
 		uid, err := callerUID(j.s.current(), msg)
 		if err != nil {
-			return dbusError(err)
+			return BanInfo{}, dbusError(err)
 		}
-		return dbusError(mb.BanBy(name, address, seconds, uid))
+		b, e := mb.BanBy(name, address, seconds, uid)
+		if e != nil {
+			return BanInfo{}, dbusError(e)
+		}
+		return b, nil
 	}
-	return dbusError(j.s.b.Ban(name, address, seconds))
+	b, e := j.s.b.Ban(name, address, seconds)
+	if e != nil {
+		return BanInfo{}, dbusError(e)
+	}
+	return b, nil
 }
 
 // Unban lifts the ban of address in the jail.

@@ -197,8 +197,8 @@ func TestClientMethods(t *testing.T) {
 		j.CurrentlyBanned != want.CurrentlyBanned || j.TotalBanned != want.TotalBanned {
 		t.Errorf("Jail(sshd) = %+v, want %+v", j, want)
 	}
-	if err := c.Ban("nginx-auth", "2001:db8::/64", 90); err != nil {
-		t.Errorf("Ban: %v", err)
+	if b, err := c.Ban("nginx-auth", "2001:db8::/64", 90); err != nil || b != (BanInfo{"2001:db8::/64", 1, 1 + 90e6, 1}) {
+		t.Errorf("Ban = %+v, %v", b, err)
 	}
 	bans, err := c.ListBans("nginx-auth")
 	if err != nil || len(bans) != 1 || bans[0].Address != "2001:db8::/64" || bans[0].ExpiresUsec != 1+90e6 {
@@ -231,9 +231,9 @@ func TestErrors(t *testing.T) {
 		call     func() error
 		sentinel error
 	}{
-		{"ban bad address", func() error { return c.Ban("sshd", "not-an-ip", 0) }, ErrInvalidAddress},
+		{"ban bad address", func() error { _, err := c.Ban("sshd", "not-an-ip", 0); return err }, ErrInvalidAddress},
 		{"unban bad address", func() error { return c.Unban("sshd", "300.1.1.1") }, ErrInvalidAddress},
-		{"ban unknown jail", func() error { return c.Ban("nosuch", "192.0.2.1", 0) }, ErrNoSuchJail},
+		{"ban unknown jail", func() error { _, err := c.Ban("nosuch", "192.0.2.1", 0); return err }, ErrNoSuchJail},
 		{"unban unknown jail", func() error { return c.Unban("nosuch", "192.0.2.1") }, ErrNoSuchJail},
 		{"unban all unknown jail", func() error { _, err := c.UnbanAll("nosuch"); return err }, ErrNoSuchJail},
 		{"list unknown jail", func() error { _, err := c.ListBans("nosuch"); return err }, ErrNoSuchJail},
@@ -258,6 +258,8 @@ func TestErrors(t *testing.T) {
 		{JailPath("sshd"), "Ban", []any{"bogus", uint64(0)}, "io.github.gaoler.Gaoler1.Error.InvalidAddress"},
 		{JailPath("nosuch"), "Ban", []any{"192.0.2.1", uint64(0)}, "io.github.gaoler.Gaoler1.Error.NoSuchJail"},
 		{JailPath("sshd"), "Unban", []any{"192.0.2.99"}, "io.github.gaoler.Gaoler1.Error.NotBanned"},
+		{JailPath("sshd"), "BanEx", []any{"bogus", uint64(0)}, "io.github.gaoler.Gaoler1.Error.InvalidAddress"},
+		{JailPath("nosuch"), "BanEx", []any{"192.0.2.1", uint64(0)}, "io.github.gaoler.Gaoler1.Error.NoSuchJail"},
 	}
 	for _, w := range wire {
 		err := f.client.conn.Object(BusName, w.path).Call(JailInterface+"."+w.method, 0, w.args...).Err
@@ -284,7 +286,7 @@ func TestNotRunning(t *testing.T) {
 	if _, err := c.Jails(); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("Jails() without a daemon: %v, want ErrNotRunning", err)
 	}
-	if err := c.Ban("sshd", "192.0.2.1", 0); !errors.Is(err, ErrNotRunning) {
+	if _, err := c.Ban("sshd", "192.0.2.1", 0); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("Ban() without a daemon: %v, want ErrNotRunning", err)
 	}
 }
@@ -593,5 +595,51 @@ func TestActivationFile(t *testing.T) {
 	c := NewClient(conn)
 	if _, err := c.Jails(); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("Jails() with an activatable name and no daemon: %v, want ErrNotRunning", err)
+	}
+}
+
+// TestBanReplies: Ban replies with nothing (the SPEC's Ban(s, t), unchanged for busctl and scripts);
+// BanEx replies with the canonical prefix now banned; a refused ban is InvalidAddress with the
+// daemon's message as it is, on both.
+func TestBanReplies(t *testing.T) {
+	f := newFixture(t)
+	obj := f.client.conn.Object(BusName, JailPath("sshd"))
+
+	call := obj.Call(JailInterface+".Ban", 0, "::ffff:192.0.2.10", uint64(60))
+	if call.Err != nil || len(call.Body) != 0 {
+		t.Errorf("Ban replied %v, %v; want nothing", call.Body, call.Err)
+	}
+	var prefix string
+	var bannedAt, expires uint64
+	var count uint32
+	if err := obj.Call(JailInterface+".BanEx", 0, "::ffff:192.0.2.11", uint64(60)).Store(&prefix, &bannedAt, &expires, &count); err != nil {
+		t.Fatalf("BanEx: %v", err)
+	}
+	if prefix != "192.0.2.11" || bannedAt != 1 || expires != 1+60e6 || count != 1 {
+		t.Errorf("BanEx replied %q %d %d %d; want 192.0.2.11 1 60000001 1", prefix, bannedAt, expires, count)
+	}
+	if b, err := f.client.Ban("sshd", "::ffff:192.0.2.12", 60); err != nil || b.Address != "192.0.2.12" {
+		t.Errorf("Client.Ban = %+v, %v; want 192.0.2.12", b, err)
+	}
+
+	const msg = "0.0.0.0/0 contains 127.0.0.0/8, which jail sshd ignores"
+	for _, method := range []string{"Ban", "BanEx"} {
+		err := obj.Call(JailInterface+"."+method, 0, "0.0.0.0/0", uint64(0)).Err
+		var de dbus.Error
+		if !errors.As(err, &de) || de.Name != "io.github.gaoler.Gaoler1.Error.InvalidAddress" || len(de.Body) != 1 || de.Body[0] != msg {
+			t.Errorf("%s 0.0.0.0/0: %#v, want InvalidAddress %q", method, err, msg)
+		}
+	}
+	_, err := f.client.Ban("sshd", "0.0.0.0/0", 0)
+	var re *RemoteError
+	if !errors.As(err, &re) || !errors.Is(err, ErrInvalidAddress) || err.Error() != msg {
+		t.Errorf("Client.Ban(0.0.0.0/0) = %v, want ErrInvalidAddress %q", err, msg)
+	}
+	out, err := f.busctl(t, "", "call", BusName, string(JailPath("sshd")), JailInterface, "Ban", "st", "0.0.0.0/0", "0")
+	if err == nil || !strings.Contains(out, msg) {
+		t.Errorf("busctl Ban 0.0.0.0/0: %v: %s", err, out)
+	}
+	if got := strings.Join(f.fake.takeCalls(), "\n"); got != "Ban sshd ::ffff:192.0.2.10 60\nBan sshd ::ffff:192.0.2.11 60\nBan sshd ::ffff:192.0.2.12 60" {
+		t.Errorf("backend calls:\n%s", got)
 	}
 }

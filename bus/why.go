@@ -20,9 +20,10 @@ type WhyBackend interface {
 
 // ManualBackend is the part of a Backend that takes the caller's uid with a manual ban or unban, so
 // the ban's origin (in `gaoler why`, the journal and the actions' payload) says who made it. When
-// the Backend implements it, the Jail interface's Ban and Unban call it instead of Backend's.
+// the Backend implements it, the Jail interface's Ban, BanEx and Unban call it instead of Backend's.
+// BanBy returns the ban now in the kernel, as Backend's Ban does.
 type ManualBackend interface {
-	BanBy(jail, address string, seconds uint64, uid uint32) error
+	BanBy(jail, address string, seconds uint64, uid uint32) (BanInfo, error)
 	UnbanBy(jail, address string, uid uint32) error
 }
 

@@ -62,11 +62,11 @@ func (f *whyFake) Why(address, jail string) (WhyReply, error) {
 	return f.reply, nil
 }
 
-func (f *whyFake) BanBy(jail, address string, seconds uint64, uid uint32) error {
+func (f *whyFake) BanBy(jail, address string, seconds uint64, uid uint32) (BanInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("BanBy %s %s %d uid=%d", jail, address, seconds, uid)
-	return nil
+	return BanInfo{Address: address, BanCount: 1}, nil
 }
 
 func (f *whyFake) UnbanBy(jail, address string, uid uint32) error {
@@ -107,8 +107,8 @@ func TestWhyAndManualOrigin(t *testing.T) {
 	if _, err := c.Why("not-an-address", ""); !errors.Is(err, ErrInvalidAddress) {
 		t.Fatalf("Why of a name: %v", err)
 	}
-	if err := c.Ban("sshd", "192.0.2.9", 60); err != nil {
-		t.Fatal(err)
+	if b, err := c.Ban("sshd", "192.0.2.9", 60); err != nil || b.Address != "192.0.2.9" {
+		t.Fatal(b, err)
 	}
 	if err := c.Unban("sshd", "192.0.2.9"); err != nil {
 		t.Fatal(err)

@@ -133,13 +133,17 @@ func (b backend) Jail(name string) (bus.JailInfo, error) {
 	return info, err
 }
 
-func (b backend) Ban(jail, address string, seconds uint64) error {
+func (b backend) Ban(jail, address string, seconds uint64) (bus.BanInfo, error) {
+	var ban jails.Ban
 	var err error
 	b.d.do(func() {
-		_, err = b.d.engine.Ban(jail, address, time.Duration(seconds)*time.Second, events.Origin{Kind: events.OriginManual})
+		ban, err = b.d.engine.Ban(jail, address, time.Duration(seconds)*time.Second, events.Origin{Kind: events.OriginManual})
 		b.d.afterManual(err)
 	})
-	return busError(err)
+	if err != nil {
+		return bus.BanInfo{}, busError(err)
+	}
+	return banInfo(ban), nil
 }
 
 func (b backend) Unban(jail, address string) error {
@@ -170,12 +174,7 @@ func (b backend) ListBans(jail string) ([]bus.BanInfo, error) {
 			return
 		}
 		for _, ban := range b.d.engine.Bans(jail) {
-			out = append(out, bus.BanInfo{
-				Address:      prefixString(ban.Prefix),
-				BannedAtUsec: uint64(ban.BannedAt.UnixMicro()),
-				ExpiresUsec:  uint64(ban.Expires.UnixMicro()),
-				BanCount:     uint32(ban.Count),
-			})
+			out = append(out, banInfo(ban))
 		}
 	})
 	return out, err
@@ -249,6 +248,16 @@ func busError(err error) error {
 		return fmt.Errorf("%w: %v", bus.ErrNotBanned, err)
 	}
 	return err
+}
+
+// banInfo is a ban as the bus shows it.
+func banInfo(b jails.Ban) bus.BanInfo {
+	return bus.BanInfo{
+		Address:      prefixString(b.Prefix),
+		BannedAtUsec: uint64(b.BannedAt.UnixMicro()),
+		ExpiresUsec:  uint64(b.Expires.UnixMicro()),
+		BanCount:     uint32(b.Count),
+	}
 }
 
 // refusal is a manual ban the engine refused, as the bus's InvalidAddress with the engine's message.

@@ -38,8 +38,14 @@ func (r *Refusal) Is(target error) bool {
 // offenders are banned address by address. A wider ignored prefix needs nothing: every address of a
 // /ipv6_prefix inside it is ignored anyway.
 func (j *jail) setIgnore(ignoreIP, self []netip.Prefix) {
-	j.ignore = append(append([]netip.Prefix(nil), ignoreIP...), self...)
-	j.self = append([]netip.Prefix(nil), self...)
+	j.ignore = append([]netip.Prefix(nil), ignoreIP...)
+	j.self = nil
+	for _, a := range self {
+		if !j.ignored(a.Addr()) { // ignoreip names it already (::1, 127.0.0.1)
+			j.self = append(j.self, a)
+		}
+	}
+	j.ignore = append(j.ignore, j.self...)
 	j.narrow = nil
 	n := j.s.IPv6Prefix
 	if n <= 0 || n >= 128 {

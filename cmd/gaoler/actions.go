@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/gaoler/gaoler/bus"
 )
 
 // checkAddress refuses, before any bus call, what is not an IP address or prefix.
@@ -52,14 +54,33 @@ func (e *env) ban(args []string) error {
 		d = time.Duration(j.BanTime) * time.Second
 	}
 	overridden, _ := e.trustWhy(c, []string{jail}, address)
-	if err := c.Ban(jail, address, uint64(d/time.Second)); err != nil {
+	start := e.now()
+	b, err := c.Ban(jail, address, uint64(d/time.Second))
+	if err != nil {
 		return explain(err, jail, address)
 	}
-	fmt.Fprintf(e.stdout, "Banned %s in jail %s for %s\n", address, jail, humanDuration(d))
+	e.printBan(address, jail, d, start, b)
 	for _, line := range overridden {
 		fmt.Fprintf(e.stdout, "Note: %s was %s; the manual ban overrides that trust and ends it\n", address, line)
 	}
 	return nil
+}
+
+// printBan says what a ban of address put in the kernel: the canonical prefix the daemon banned, when
+// it is not address as typed (::ffff:192.0.2.7 is banned as 192.0.2.7, an IPv6 address as its /64 with
+// ipv6_prefix = 64), and the wider running ban that already covered it, if one did.
+func (e *env) printBan(address, jail string, d time.Duration, start time.Time, b bus.BanInfo) {
+	what := address
+	if b.Address != "" && b.Address != address {
+		what = address + " as " + b.Address
+	}
+	if b.BannedAtUsec != 0 && usecTime(b.BannedAtUsec, e.loc).Before(start.Add(-2*time.Second)) {
+		// Not banned now: a running ban of a wider prefix holds it already.
+		fmt.Fprintf(e.stdout, "%s is already banned as %s in jail %s until %s (ban #%d)\n", address, b.Address, jail,
+			usecTime(b.ExpiresUsec, e.loc).Format(timeLayout), b.BanCount)
+		return
+	}
+	fmt.Fprintf(e.stdout, "Banned %s in jail %s for %s\n", what, jail, humanDuration(d))
 }
 
 // unban is `gaoler unban JAIL ADDRESS` and `gaoler unban --all [JAIL]`.

@@ -24,9 +24,20 @@ func (b backendOf) Version() string                        { v, _ := b.f.Version
 func (b backendOf) Reader() string                         { r, _ := b.f.Reader(); return r }
 func (b backendOf) JailNames() []string                    { j, _ := b.f.Jails(); return j }
 func (b backendOf) Jail(name string) (bus.JailInfo, error) { return b.f.Jail(name) }
-func (b backendOf) Ban(jail, address string, seconds uint64) error {
-	return b.f.Ban(jail, address, seconds)
+func (b backendOf) Ban(jail, address string, seconds uint64) (bus.BanInfo, error) {
+	info, err := b.f.Ban(jail, address, seconds)
+	var re *bus.RemoteError
+	if errors.As(err, &re) && re.Name == "io.github.gaoler.Gaoler1.Error.InvalidAddress" {
+		err = refusal(re.Message) // as the daemon refuses: InvalidAddress, with the message as it is
+	}
+	return info, err
 }
+
+// refusal is a refused ban as the daemon returns it to the bus server.
+type refusal string
+
+func (r refusal) Error() string                                 { return string(r) }
+func (r refusal) Is(target error) bool                          { return target == bus.ErrInvalidAddress }
 func (b backendOf) Unban(jail, address string) error            { return b.f.Unban(jail, address) }
 func (b backendOf) UnbanAll(jail string) (uint32, error)        { return b.f.UnbanAll(jail) }
 func (b backendOf) ListBans(jail string) ([]bus.BanInfo, error) { return b.f.ListBans(jail) }
@@ -81,7 +92,8 @@ func TestRealBus(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, name := range []string{"status", "status-jail-no-events", "banned", "banned-json", "ban", "unban-not-banned", "trusted", "ban-trusted", "untrust-not-trusted"} {
+	for _, name := range []string{"status", "status-jail-no-events", "banned", "banned-json", "ban", "unban-not-banned",
+		"trusted", "ban-trusted", "untrust-not-trusted", "ban-mapped", "ban-lockout", "ban-host-bits"} {
 		args := map[string]string{
 			"status":                "status",
 			"status-jail-no-events": "status nginx-auth",
@@ -92,6 +104,9 @@ func TestRealBus(t *testing.T) {
 			"trusted":               "trusted",
 			"ban-trusted":           "ban sshd 192.0.2.10 --for 1h",
 			"untrust-not-trusted":   "untrust sshd 198.51.100.1",
+			"ban-mapped":            "ban sshd ::ffff:192.0.2.9 --for 1h",
+			"ban-lockout":           "ban sshd 0.0.0.0/0",
+			"ban-host-bits":         "ban sshd 127.0.0.0/7 --for 1h",
 		}[name]
 		code, stdout, stderr := runReal(strings.Fields(args)...)
 		// The status overview has no events here; the others are the same as with the fake client.

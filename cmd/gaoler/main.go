@@ -31,7 +31,7 @@ type api interface {
 	Reader() (string, error)
 	Jails() ([]string, error)
 	Jail(name string) (bus.JailInfo, error)
-	Ban(jail, address string, seconds uint64) error
+	Ban(jail, address string, seconds uint64) (bus.BanInfo, error)
 	Unban(jail, address string) error
 	UnbanAll(jail string) (uint32, error)
 	ListBans(jail string) ([]bus.BanInfo, error)
@@ -148,7 +148,8 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-// fail prints err as one line and returns its exit code (0 for nil).
+// fail prints err as one line and returns its exit code (0 for nil): 2 for a bad command line, a
+// configuration the daemon refused, or an address it refused to ban; 1 for the rest.
 func (e *env) fail(err error) int {
 	if err == nil {
 		return exitOK
@@ -156,7 +157,7 @@ func (e *env) fail(err error) int {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 	fmt.Fprintf(e.stderr, "gaoler: %s\n", msg)
 	var u *usageError
-	if errors.As(err, &u) || errors.Is(err, bus.ErrInvalidConfig) {
+	if errors.As(err, &u) || errors.Is(err, bus.ErrInvalidConfig) || errors.Is(err, bus.ErrInvalidAddress) {
 		return exitUsage
 	}
 	return exitRuntime
@@ -187,8 +188,8 @@ func explain(err error, jail, address string) error {
 		return fmt.Errorf("%s is not banned in jail %s", address, jail)
 	case errors.Is(err, bus.ErrInvalidConfig):
 		return fmt.Errorf("configuration not reloaded, the daemon keeps the running one: %w", err)
-	case errors.Is(err, bus.ErrInvalidAddress):
-		return fmt.Errorf("invalid address %q: %v", address, err)
 	}
+	// The rest, InvalidAddress among them, carry the daemon's message, which says what is wrong and
+	// names the address ("0.0.0.0/0 contains 127.0.0.0/8, which jail sshd ignores").
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -75,12 +76,35 @@ func (f *fakeDaemon) Jail(name string) (bus.JailInfo, error) {
 	return j, nil
 }
 
-func (f *fakeDaemon) Ban(jail, address string, seconds uint64) error {
+// Ban answers as the daemon does: the canonical prefix banned (an IPv4-mapped address as IPv4), or the
+// wider running ban that holds the address; a prefix holding 127.0.0.1 is refused as one holding an
+// ignored address, and one with host bits set as such.
+func (f *fakeDaemon) Ban(jail, address string, seconds uint64) (bus.BanInfo, error) {
 	if _, err := f.Jail(jail); err != nil {
-		return err
+		return bus.BanInfo{}, err
+	}
+	refuse := func(msg string) (bus.BanInfo, error) {
+		return bus.BanInfo{}, &bus.RemoteError{Name: "io.github.gaoler.Gaoler1.Error.InvalidAddress", Message: msg}
+	}
+	canonical := address
+	if a, err := netip.ParseAddr(address); err == nil {
+		canonical = a.Unmap().String()
+	} else if p, err := netip.ParsePrefix(address); err != nil {
+		return refuse(fmt.Sprintf("invalid address %q", address))
+	} else if p != p.Masked() {
+		return refuse(address + " has host bits set: did you mean " + p.Masked().String() + "?")
+	} else if p.Contains(netip.MustParseAddr("127.0.0.1")) {
+		return refuse(address + " contains 127.0.0.0/8, which jail " + jail + " ignores")
+	} else if p.Contains(netip.IPv6Loopback()) {
+		return refuse(address + " contains ::1, which jail " + jail + " ignores")
 	}
 	f.calls = append(f.calls, fmt.Sprintf("Ban %s %s %d", jail, address, seconds))
-	return nil
+	for _, b := range f.bans[jail] {
+		if p, err := netip.ParsePrefix(b.Address); err == nil && p.Bits() < 128 && p.Contains(netip.MustParseAddr(canonical)) {
+			return b, nil
+		}
+	}
+	return bus.BanInfo{Address: canonical, BannedAtUsec: usec(now), ExpiresUsec: usec(now.Add(time.Duration(seconds) * time.Second)), BanCount: 1}, nil
 }
 
 func (f *fakeDaemon) Unban(jail, address string) error {
@@ -165,6 +189,11 @@ func TestCommands(t *testing.T) {
 		{name: "ban-default", args: "ban nginx-auth 2001:db8::1", calls: "Ban nginx-auth 2001:db8::1 3600"},
 		{name: "ban-flag-first", args: "ban --for 90 sshd 192.0.2.9", calls: "Ban sshd 192.0.2.9 90"},
 		{name: "ban-bad-address", args: "ban sshd 192.0.2.300"},
+		{name: "ban-mapped", args: "ban sshd ::ffff:192.0.2.9 --for 1h", calls: "Ban sshd ::ffff:192.0.2.9 3600"},
+		{name: "ban-covered", args: "ban sshd 2001:db8::5 --for 1h", calls: "Ban sshd 2001:db8::5 3600"},
+		{name: "ban-lockout", args: "ban sshd 0.0.0.0/0"},
+		{name: "ban-lockout6", args: "ban sshd ::/0 --for 1h"},
+		{name: "ban-host-bits", args: "ban sshd 127.0.0.0/7 --for 1h"},
 		{name: "ban-bad-duration", args: "ban sshd 192.0.2.9 --for 10x"},
 		{name: "ban-missing-address", args: "ban sshd"},
 		{name: "ban-no-such-jail", args: "ban nosuch 192.0.2.9 --for 1m"},
