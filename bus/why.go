@@ -64,16 +64,15 @@ type WhyLine struct {
 	PID     int       `json:"pid,omitempty"`
 }
 
-// WhyNot says why one jail does not ban the address now. Every field may be empty: the address may
-// simply not have failed enough (Failures says how often it has in the current window).
+// WhyNot says why one jail does not ban the address now. Both fields may be empty: the address has
+// simply not failed enough (or not at all).
 type WhyNot struct {
 	Jail string `json:"jail"`
 	// Ignored names the setting that makes the jail ignore the address: "ignoreip 192.0.2.0/24",
 	// "ignoreself".
 	Ignored string `json:"ignored,omitempty"`
 	// Trusted is the jail's trust after login of the address, when it has one.
-	Trusted  *WhyTrust `json:"trusted,omitempty"`
-	Failures int       `json:"failures"`
+	Trusted *WhyTrust `json:"trusted,omitempty"`
 }
 
 // WhyTrust is a trust after login, as `gaoler why` shows it: trusted until Until since the login of

@@ -124,14 +124,8 @@ func (e *env) whyNot(n bus.WhyNot) string {
 		}
 		why = append(why, fmt.Sprintf("trusted until %s (%s at %s)", stamp(t.Until), login, stamp(t.At)))
 	}
-	switch {
-	case n.Failures == 1:
-		why = append(why, "1 failure in its window")
-	case n.Failures > 1:
-		why = append(why, fmt.Sprintf("%d failures in its window", n.Failures))
-	}
 	if len(why) == 0 {
-		return "no failures in its window"
+		return "it has not failed enough (or at all)"
 	}
 	return strings.Join(why, "; ")
 }

@@ -34,14 +34,14 @@ func (f *fakeDaemon) Why(address, jail string) (bus.WhyReply, error) {
 			Ended: now.Add(-1800e9), EndReason: "manual", Count: 1, Origin: "manual", UID: &uid, Entries: []bus.WhyLine{},
 		})
 		if jail == "" {
-			r.NotBanned = append(r.NotBanned, bus.WhyNot{Jail: "nginx-auth", Failures: 1})
+			r.NotBanned = append(r.NotBanned, bus.WhyNot{Jail: "nginx-auth"})
 		}
 	case "198.51.100.4":
 		if jail == "" || jail == "nginx-auth" {
 			r.NotBanned = append(r.NotBanned, bus.WhyNot{Jail: "nginx-auth", Ignored: "ignoreip 198.51.100.0/24"})
 		}
 		if jail == "" || jail == "sshd" {
-			r.NotBanned = append(r.NotBanned, bus.WhyNot{Jail: "sshd", Failures: 2, Trusted: &bus.WhyTrust{
+			r.NotBanned = append(r.NotBanned, bus.WhyNot{Jail: "sshd", Trusted: &bus.WhyTrust{
 				Until: now.Add(7 * 24 * 3600e9), At: now.Add(-3600e9), User: "alice", Method: "publickey", Logins: 1}})
 		}
 	}
