@@ -3,8 +3,6 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"net/netip"
-	"strconv"
 	"time"
 
 	sdjournal "github.com/coreos/go-systemd/v22/journal"
@@ -15,92 +13,22 @@ import (
 	"github.com/gaoler/gaoler/metrics"
 )
 
-// eventSink receives the engine's decisions (holding the daemon's mutex) and queues their
-// announcements (journal entry, bus signal) until the firewall change is in the kernel.
-type eventSink struct{ d *Daemon }
-
-func (s eventSink) Banned(b jails.Ban) {
-	d := s.d
-	key := banKey{b.Jail, b.Prefix.String()}
-	if d.preCrash[key] {
-		// The kernel had it before this start: it is a ban re-derived from entries the checkpoint had
-		// not covered, already announced once.
-		delete(d.preCrash, key)
-		d.restoredHits++
-		return
-	}
-	addr := prefixString(b.Prefix)
-	bantime := b.Expires.Sub(b.BannedAt).Round(time.Second)
-	d.pending = append(d.pending, func() {
-		d.log.Event(events.MsgBan, sdjournal.PriNotice, map[string]string{
-			events.FieldJail: b.Jail, events.FieldAddress: addr,
-			events.FieldBanTime:  strconv.FormatInt(int64(bantime/time.Second), 10),
-			events.FieldExpires:  strconv.FormatInt(b.Expires.UnixMicro(), 10),
-			events.FieldBanCount: strconv.Itoa(b.Count),
-		}, "Banned %s in jail %s for %s (ban #%d, until %s)", addr, b.Jail, bantime, b.Count,
-			b.Expires.Local().Format("2006-01-02 15:04:05"))
-		d.tally.Observe(events.Event{Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, Origin: b.Origin})
-		if d.bus != nil {
-			d.bus.Banned(b.Jail, addr, uint64(b.Expires.UnixMicro()), uint32(b.Count))
-			d.bus.CountersChanged(b.Jail)
-		}
-	})
-}
-
-func (s eventSink) Unbanned(b jails.Ban, reason string) {
-	d := s.d
-	addr := prefixString(b.Prefix)
-	d.pending = append(d.pending, func() {
-		d.log.Event(events.MsgUnban, sdjournal.PriNotice, map[string]string{
-			events.FieldJail: b.Jail, events.FieldAddress: addr, events.FieldReason: reason,
-			events.FieldBanCount: strconv.Itoa(b.Count),
-		}, "Unbanned %s in jail %s (%s)", addr, b.Jail, reason)
-		d.tally.Observe(events.Event{Kind: events.Unban, Jail: b.Jail, Prefix: b.Prefix, Reason: reason})
-		if d.bus != nil {
-			d.bus.Unbanned(b.Jail, addr, reason)
-			d.bus.CountersChanged(b.Jail)
-		}
-	})
-}
-
-func (s eventSink) Failed(jail string, addr netip.Addr, at time.Time, rule string) {
-	d := s.d
-	if !d.failureLog.allow(d.batchNow, at) {
-		return // counted, not logged (a backlog, or a flood); handleBatch tells the bus once per batch
-	}
-	a := addr.String()
-	d.pending = append(d.pending, func() {
-		d.log.Event(events.MsgFailure, sdjournal.PriDebug, map[string]string{
-			events.FieldJail: jail, events.FieldAddress: a, events.FieldRule: rule,
-		}, "Failure from %s in jail %s (rule: %s)", a, jail, rule)
-		if d.bus != nil {
-			d.bus.CountersChanged(jail)
-		}
-	})
-}
-
-// prefixString prints a single address without its /32 or /128, and a wider prefix as a CIDR.
-func prefixString(p netip.Prefix) string {
-	if p.IsSingleIP() {
-		return p.Addr().String()
-	}
-	return p.String()
-}
-
 // backend is the daemon as the bus sees it: every call runs on the main loop.
 type backend struct{ d *Daemon }
 
 func (b backend) Version() string { return b.d.opts.Version }
 
 func (b backend) Reader() string {
-	var mode string
-	b.d.do(func() { mode = b.d.readerMode() })
+	mode := "stopping"
+	// do fails only when the daemon is stopping, which mode already says.
+	_ = b.d.do(func() { mode = b.d.readerMode() })
 	return mode
 }
 
 func (b backend) JailNames() []string {
 	var names []string
-	b.d.do(func() {
+	// do fails only when the daemon is stopping: no jails to show then (the property has no error).
+	_ = b.d.do(func() {
 		for _, j := range b.d.active {
 			names = append(names, j.name)
 		}
@@ -111,7 +39,7 @@ func (b backend) JailNames() []string {
 func (b backend) Jail(name string) (bus.JailInfo, error) {
 	var info bus.JailInfo
 	var err error
-	b.d.do(func() {
+	if derr := b.d.do(func() {
 		cfg := b.d.jailConfig(name)
 		if cfg == nil {
 			err = fmt.Errorf("%w: %q", bus.ErrNoSuchJail, name)
@@ -129,17 +57,25 @@ func (b backend) Jail(name string) (bus.JailInfo, error) {
 			CurrentlyFailed: uint32(st.CurrentlyFailed), TotalFailed: st.TotalFailed,
 			CurrentlyBanned: uint32(st.CurrentlyBanned), TotalBanned: st.TotalBanned,
 		}
-	})
+	}); derr != nil {
+		return bus.JailInfo{}, derr
+	}
 	return info, err
 }
+
+// manualOrigin is the origin of the bus's Ban, Unban and UnbanAll: the bus policy lets only root call
+// them, and the bus does not pass the caller's uid on.
+var manualOrigin = events.Origin{Kind: events.OriginManual, UID: 0}
 
 func (b backend) Ban(jail, address string, seconds uint64) (bus.BanInfo, error) {
 	var ban jails.Ban
 	var err error
-	b.d.do(func() {
-		ban, err = b.d.engine.Ban(jail, address, time.Duration(seconds)*time.Second, events.Origin{Kind: events.OriginManual})
-		b.d.afterManual(err)
-	})
+	if derr := b.d.do(func() {
+		ban, err = b.d.engine.Ban(jail, address, time.Duration(seconds)*time.Second, manualOrigin)
+		err = b.d.afterManual(err)
+	}); derr != nil {
+		return bus.BanInfo{}, derr
+	}
 	if err != nil {
 		return bus.BanInfo{}, busError(err)
 	}
@@ -148,27 +84,31 @@ func (b backend) Ban(jail, address string, seconds uint64) (bus.BanInfo, error) 
 
 func (b backend) Unban(jail, address string) error {
 	var err error
-	b.d.do(func() {
-		_, err = b.d.engine.Unban(jail, address)
-		b.d.afterManual(err)
-	})
+	if derr := b.d.do(func() {
+		_, err = b.d.engine.Unban(jail, address, manualOrigin)
+		err = b.d.afterManual(err)
+	}); derr != nil {
+		return derr
+	}
 	return busError(err)
 }
 
 func (b backend) UnbanAll(jail string) (uint32, error) {
 	var n int
 	var err error
-	b.d.do(func() {
-		n, err = b.d.engine.UnbanAll(jail)
-		b.d.afterManual(err)
-	})
+	if derr := b.d.do(func() {
+		n, err = b.d.engine.UnbanAll(jail, manualOrigin)
+		err = b.d.afterManual(err)
+	}); derr != nil {
+		return 0, derr
+	}
 	return uint32(n), busError(err)
 }
 
 func (b backend) ListBans(jail string) ([]bus.BanInfo, error) {
 	var out []bus.BanInfo
 	var err error
-	b.d.do(func() {
+	if derr := b.d.do(func() {
 		if b.d.jailConfig(jail) == nil {
 			err = fmt.Errorf("%w: %q", bus.ErrNoSuchJail, jail)
 			return
@@ -176,7 +116,9 @@ func (b backend) ListBans(jail string) ([]bus.BanInfo, error) {
 		for _, ban := range b.d.engine.Bans(jail) {
 			out = append(out, banInfo(ban))
 		}
-	})
+	}); derr != nil {
+		return nil, derr
+	}
 	return out, err
 }
 
@@ -199,13 +141,18 @@ func (b backend) Metrics() (string, error) {
 
 // afterManual makes a manual ban or unban take effect at once: in the kernel, announced, and in the
 // checkpoint, so a restart (even after SIGKILL) neither forgets a manual ban nor re-bans an address the
-// admin forgave.
-func (d *Daemon) afterManual(err error) {
+// admin forgave. It returns err, or the firewall's error when the kernel refused the change (it is
+// recorded, and tried again within a second).
+func (d *Daemon) afterManual(err error) error {
 	if err != nil {
-		return
+		return err
 	}
-	d.commit()
+	ferr := d.commit()
 	d.saveNow()
+	if ferr != nil {
+		return fmt.Errorf("recorded, but not in the kernel yet (retrying): firewall: %w", ferr)
+	}
+	return nil
 }
 
 // jailConfig returns the enabled jail called name, or nil.
@@ -253,7 +200,7 @@ func busError(err error) error {
 // banInfo is a ban as the bus shows it.
 func banInfo(b jails.Ban) bus.BanInfo {
 	return bus.BanInfo{
-		Address:      prefixString(b.Prefix),
+		Address:      events.PrefixString(b.Prefix),
 		BannedAtUsec: uint64(b.BannedAt.UnixMicro()),
 		ExpiresUsec:  uint64(b.Expires.UnixMicro()),
 		BanCount:     uint32(b.Count),

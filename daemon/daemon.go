@@ -3,6 +3,28 @@
 // engine and the daemon's state: the journal reader's goroutine takes it to handle each batch, and the
 // main loop holds it for everything else (bus requests, signals, timers), which reach it through
 // channels. The engine itself holds no locks.
+//
+// # Events
+//
+// Every ban and unban the engine decides becomes an events.Event (jail, prefix, times, count, origin,
+// rule, and the journal entries behind it) published on the daemon's events.Hub once the firewall's
+// Flush has put the change in the kernel, after the daemon lets go of its mutex. A Flush that fails
+// announces nothing; the change is tried again within a second and announced when the kernel has it.
+// The journal log (the ban and unban entries) and the bus's Banned and Unbanned signals are the Hub's
+// first two subscribers; each subscriber has its own bounded queue and goroutine, so a slow one slows
+// only itself. Restored bans (re-installed at start, after the table was flushed, or re-derived from
+// entries read again after a crash) are published with events.OriginRestored: they were announced when
+// they were new, so the journal log and the signals skip them, as actions and the fleet must.
+//
+// # Plugins
+//
+// A capability that runs with the daemon (actions, metrics, the fleet) is a Plugin in
+// Options.Plugins: its Start subscribes to the Hub and starts goroutines through the Host it is given,
+// and its goroutines call back through the Host: Ban applies a ban with an origin of its own (a fleet
+// peer's), Unban lifts one, Bans and Stats read the running bans and the jails' counters, HubStats the
+// subscribers' queues. At stop the Hub delivers what is queued, then the plugins' context is cancelled
+// and their goroutines are waited for. A plugin's package defines the interface it needs of the Host
+// and does not import this package.
 package daemon
 
 import (
@@ -13,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -37,6 +60,8 @@ type Options struct {
 	Reload <-chan os.Signal
 	// CheckpointInterval is the most often the checkpoint is written while entries flow (default 1s).
 	CheckpointInterval time.Duration
+	// Plugins are the capabilities that run with the daemon (actions, metrics, the fleet); see Plugin.
+	Plugins []Plugin
 }
 
 // ConfigError is returned by Run when the configuration cannot be loaded at start; gaolerd exits 2.
@@ -105,19 +130,31 @@ type Daemon struct {
 	realtimeUsec uint64
 	dirty        bool
 	lastSave     time.Time
-	saver        *saver        // writes the checkpoints
-	saveEvery    time.Duration // CheckpointInterval, or longer while a backlog is read
-	pending      []func()
+	saver        *saver          // writes the checkpoints
+	saveEvery    time.Duration   // CheckpointInterval, or longer while a backlog is read
 	preCrash     map[banKey]bool // bans in the kernel that the checkpoint did not know: re-derived, not new
-	restoredHits int
-	failures     minuteCounter
-	failureLog   failureLog
-	batchNow     time.Time // when the batch being handled arrived: the clock of its failure entries
-	lastStatus   string
-	watchdog     time.Duration // WATCHDOG_USEC/2: how often to ping
-	logindOn     bool          // following logind's sessions (trust.go)
-	lastPing     time.Time
-	tally        *metrics.Tally // bans and unbans counted for the metrics endpoint
+
+	// What the engine decided, on its way to the Hub (see announce.go).
+	hub         *events.Hub
+	pending     []events.Event // decided, not in the kernel yet
+	flushFailed bool           // the last Flush failed: pending waits for the next commit
+	outbox      []events.Event // in the kernel, published by unlock
+	notes       []func()       // journal entries of failures and trusts, written by unlock
+	pubMu       sync.Mutex     // taken before mu is let go with an outbox, held while publishing it
+	tally       *metrics.Tally // bans and unbans counted for the metrics endpoint, a Hub subscriber
+
+	running      atomic.Pointer[config.Config] // cfg, for the plugins' goroutines
+	pluginCancel context.CancelFunc
+	pluginWG     sync.WaitGroup
+
+	failures    minuteCounter
+	failureLog  failureLog
+	batchNow    time.Time // when the batch being handled arrived: the clock of its failure entries
+	lastStatus  string
+	stoppedBans int           // bans left in the kernel at stop, for the Stopped entry
+	watchdog    time.Duration // WATCHDOG_USEC/2: how often to ping
+	logindOn    bool          // following logind's sessions (trust.go)
+	lastPing    time.Time
 }
 
 // Run starts gaolerd and blocks until ctx is cancelled (a clean stop: state saved, STOPPING=1) or a
@@ -143,6 +180,7 @@ func Run(ctx context.Context, o Options) error {
 		preCrash:   map[banKey]bool{},
 		tally:      metrics.NewTally(),
 		saveEvery:  d0,
+		hub:        events.NewHub(),
 	}
 	cfg, err := config.Load(o.ConfigPath)
 	if err != nil {
@@ -153,17 +191,32 @@ func Run(ctx context.Context, o Options) error {
 		d.log.Warnf("%s", w)
 	}
 	d.cfg = cfg
+	d.running.Store(cfg)
 	d.mu.Lock() // released by loop while it waits
 	if err := d.setUp(); err != nil {
 		d.stopReader()
 		if d.saver != nil {
 			d.saver.close()
 		}
-		d.mu.Unlock()
+		d.unlock()
+		d.shutDown()
 		return err
 	}
-	defer d.fw.Close()
-	return d.loop(ctx)
+	err = d.loop(ctx)
+	d.shutDown()
+	d.log.Event(events.MsgStopped, sdjournal.PriInfo, nil, "Stopped: %d bans stay in the kernel until they expire", d.stoppedBans)
+	return err
+}
+
+// shutDown delivers the last events (the Hub drains every subscriber's queue), stops the plugins
+// and closes the firewall. It runs without mu: a subscriber may call the Host, which answers
+// ErrStopping.
+func (d *Daemon) shutDown() {
+	d.hub.Close()
+	d.stopPlugins()
+	if d.fw != nil {
+		d.fw.Close()
+	}
 }
 
 // setUp builds the firewall, restores the checkpoint into the engine and the kernel, opens the
@@ -214,37 +267,40 @@ func (d *Daemon) setUp() error {
 	default:
 		d.log.Errorf("%v", err)
 	}
-	restored := 0
-	for _, b := range d.engine.Bans("") {
-		restored++
+	restored := d.engine.Bans("")
+	for _, b := range restored {
 		delete(kernel, banKey{b.Jail, b.Prefix.String()})
-		d.tally.Observe(events.Event{Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, Origin: events.Origin{Kind: events.OriginRestored}})
 	}
 	d.preCrash = kernel
 	if err := d.fw.Flush(); err != nil {
 		return fmt.Errorf("firewall: restoring bans: %w", err)
 	}
-	d.log.Event(events.MsgFirewallRestored, sdjournal.PriNotice, map[string]string{events.FieldCount: strconv.Itoa(restored)},
-		"Firewall restored: %d bans", restored)
-	d.discardPending() // Restore announces nothing
+	d.log.Event(events.MsgFirewallRestored, sdjournal.PriNotice, map[string]string{events.FieldCount: strconv.Itoa(len(restored))},
+		"Firewall restored: %d bans", len(restored))
+	d.announceRestored(restored) // published at the first unlock, when every subscriber is in
 
-	if err := d.startReader(pos); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
+	// The subscribers go in before anything is published: the journal log, the metrics, the bus
+	// signals, then the plugins.
+	d.hub.Subscribe("journal", queueSize, logEvents(d.log))
+	d.hub.Subscribe("metrics", queueSize, d.tally.Observe)
 	// The bus is optional: losing it (dbus restarting, or stopping before gaolerd at shutdown) is a
 	// notice, not a warning; protection goes on without it.
 	d.bus = bus.NewServer(backend{d}, bus.WithWarn(func(msg string) {
 		d.log.Event("", sdjournal.PriNotice, nil, "bus: %s", msg)
 	}))
+	d.hub.Subscribe("bus", queueSize, signalEvents(d.bus))
+	d.startPlugins()
+
+	if err := d.startReader(pos); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
 	go d.bus.Serve(d.ctx, bus.SystemBus) // honours DBUS_SYSTEM_BUS_ADDRESS
 	d.serveMetrics()
 	d.startLogind()
 	go d.fw.Heal(d.ctx, func(n int) {
-		d.do(func() { // a rebuild puts back every running ban
-			for _, b := range d.engine.Bans("") {
-				d.tally.Observe(events.Event{Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, Origin: events.Origin{Kind: events.OriginRestored}})
-			}
-		})
+		// A rebuild puts back every running ban. do fails only when the daemon is stopping: there is
+		// no one left to tell then.
+		_ = d.do(func() { d.announceRestored(d.engine.Bans("")) })
 		d.log.Event(events.MsgFirewallRestored, sdjournal.PriNotice, map[string]string{events.FieldCount: strconv.Itoa(n)},
 			"Firewall restored: %d bans (the table had been changed or removed)", n)
 	})
@@ -338,7 +394,7 @@ func (d *Daemon) startReader(pos journal.Position) error {
 	go func() {
 		err := r.Run(ctx, func(batch []journal.Entry) uint64 {
 			d.mu.Lock()
-			defer d.mu.Unlock()
+			defer d.unlock()
 			if ctx.Err() != nil {
 				return 0 // stopped: the next reader reads these again, after the last processed cursor
 			}
@@ -368,7 +424,7 @@ func (d *Daemon) stopReader() {
 		return
 	}
 	d.readerCancel()
-	d.mu.Unlock()
+	d.unlock()
 	<-d.readerDone
 	d.mu.Lock()
 	d.readerCancel = nil
@@ -385,7 +441,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 	timer := time.NewTimer(d.armed.Sub(now))
 	defer timer.Stop()
 	for {
-		d.mu.Unlock()
+		d.unlock()
 		var fn func()
 		var fired time.Time
 		select {
@@ -444,7 +500,7 @@ func (d *Daemon) nextTick(now time.Time) time.Time {
 	if d.readerCancel == nil && !d.readerRetry.IsZero() {
 		consider(d.readerRetry)
 	}
-	if d.failureLog.suppressed > 0 {
+	if d.failureLog.suppressed > 0 || d.flushFailed {
 		consider(now.Add(time.Second))
 	}
 	if d.reader != nil {
@@ -475,13 +531,17 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 		if e.Field("_PID") == d.pid || e.Field("_COMM") == "gaolerd" {
 			continue // the daemon never counts its own entries
 		}
-		at := time.UnixMicro(int64(e.Realtime))
+		entry := events.Entry{Time: time.UnixMicro(int64(e.Realtime)), Message: e.Message, Cursor: e.Cursor, PID: -1}
 		for k := range d.active {
 			j := &d.active[k]
 			if !j.match.Satisfied(e) {
 				continue
 			}
-			if d.engine.Handle(j.name, events.Entry{Time: at, Message: e.Message, Cursor: e.Cursor}) {
+			if entry.PID < 0 {
+				// A _PID that is not a number (no sender sets it: journald does) is 0, unknown.
+				entry.PID, _ = strconv.Atoi(e.Field("_PID"))
+			}
+			if d.engine.Handle(j.name, entry) {
 				j.failed = true
 				if e.Realtime > lastFailure {
 					lastFailure = e.Realtime
@@ -498,7 +558,7 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 	d.cursor = strings.Clone(last.Cursor)
 	d.realtimeUsec = last.Realtime
 	d.dirty = true
-	d.commit()
+	d.commit() // a failed Flush is logged there, and tried again at the next commit
 	// Once per batch, not per failure: the bus coalesces its signals anyway.
 	for k := range d.active {
 		if j := &d.active[k]; j.failed {
@@ -522,21 +582,6 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 	}
 	return lastFailure
 }
-
-// commit sends the engine's queued firewall changes to the kernel in one transaction, then announces
-// what happened (the kernel ban comes first, the signal and the log entry after it).
-func (d *Daemon) commit() {
-	if err := d.fw.Flush(); err != nil {
-		d.log.Errorf("firewall: %v", err)
-	}
-	pending := d.pending
-	d.pending = nil
-	for _, emit := range pending {
-		emit()
-	}
-}
-
-func (d *Daemon) discardPending() { d.pending = nil }
 
 // save takes the checkpoint, the last processed cursor with the state it produced, and hands it to
 // the saver, which writes it on its own goroutine; it returns the checkpoint's number (see saveNow).
@@ -563,7 +608,7 @@ func (d *Daemon) tick(now time.Time) {
 	if len(d.engine.Expire(now)) > 0 {
 		d.dirty = true
 	}
-	d.commit()
+	d.commit() // a failed Flush is logged there, and tried again at the next commit
 	if n := d.failureLog.take(); n > 0 {
 		d.log.Event("", sdjournal.PriDebug, map[string]string{events.FieldCount: strconv.Itoa(n)},
 			"%d failures counted without an entry each (a backlog, or more than %d a second)", n, failureLogRate)
@@ -651,7 +696,8 @@ func (d *Daemon) reload() error {
 	oldTerms := d.matchTerms
 	d.configureJails(cfg)
 	d.cfg = cfg
-	d.commit()
+	d.running.Store(cfg)
+	d.commit() // a failed Flush is logged there, and tried again at the next commit
 	d.startLogind()
 	if d.matchTerms != oldTerms {
 		d.stopReader()
@@ -673,24 +719,29 @@ func (d *Daemon) logConfigError(err error) {
 }
 
 // stop ends a clean run: the reader is stopped, the state saved, and the bans left in the kernel,
-// where they expire by themselves.
+// where they expire by themselves. It is called holding mu and lets go of it.
 func (d *Daemon) stop() error {
 	d.notify(sddaemon.SdNotifyStopping)
 	d.stopReader()
-	d.commit()
+	d.commit() // a failed Flush is logged there, and tried again at the next commit
 	d.saveNow()
 	d.saver.close()
-	d.log.Event(events.MsgStopped, sdjournal.PriInfo, nil, "Stopped: %d bans stay in the kernel until they expire", len(d.engine.Bans("")))
+	d.stoppedBans = len(d.engine.Bans(""))
+	d.unlock()
 	return nil
 }
 
-// do runs fn on the main loop and waits for it; the bus's goroutines use it.
+// ErrStopping is the error of a request (over the bus, from a plugin) that reaches the daemon after
+// it began to stop.
+var ErrStopping = errors.New("gaolerd is stopping")
+
+// do runs fn on the main loop and waits for it; the bus's goroutines and the plugins use it.
 func (d *Daemon) do(fn func()) error {
 	done := make(chan struct{})
 	select {
 	case d.reqs <- func() { fn(); close(done) }:
 	case <-d.ctx.Done():
-		return errors.New("gaolerd is stopping")
+		return ErrStopping
 	}
 	<-done
 	return nil

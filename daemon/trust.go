@@ -18,7 +18,7 @@ import (
 )
 
 // trustSink receives the engine's trust decisions (holding the daemon's mutex) and queues their
-// journal entries until the batch's firewall change is committed, as eventSink does for bans.
+// journal entries, which unlock writes after letting go of mu.
 type trustSink struct{ d *Daemon }
 
 // trustFields are the structured fields of a trust entry.
@@ -54,7 +54,7 @@ func (s trustSink) Trusted(t jails.Trust, extended bool) {
 	}
 	until := t.Until.Local().Format("2006-01-02 15:04:05")
 	reason := TrustReason(t)
-	d.pending = append(d.pending, func() {
+	d.notes = append(d.notes, func() {
 		d.log.Event(events.MsgTrusted, pri, trustFields(t), "%s %s in jail %s until %s (%s at %s)",
 			verb, t.Addr, t.Jail, until, reason, t.At.Local().Format("2006-01-02 15:04:05"))
 	})
@@ -74,7 +74,7 @@ func (s trustSink) Untrusted(t jails.Trust, reason string) {
 	fields := trustFields(t)
 	fields[events.FieldReason] = reason
 	why := untrustedWhy[reason]
-	d.pending = append(d.pending, func() {
+	d.notes = append(d.notes, func() {
 		d.log.Event(events.MsgUntrusted, sdjournal.PriNotice, fields, "Trust of %s in jail %s ended: %s", t.Addr, t.Jail, why)
 	})
 }
@@ -90,7 +90,7 @@ func (b backend) Trust(jail, address string, seconds uint64, uid uint32) error {
 			return
 		}
 		_, err = b.d.engine.Trust(jail, address, time.Duration(seconds)*time.Second, uid)
-		b.d.afterManual(err)
+		err = b.d.afterManual(err)
 	}); derr != nil {
 		return derr
 	}
@@ -105,7 +105,7 @@ func (b backend) Untrust(jail, address string) error {
 			return
 		}
 		_, err = b.d.engine.Untrust(jail, address)
-		b.d.afterManual(err)
+		err = b.d.afterManual(err)
 	}); derr != nil {
 		return derr
 	}
@@ -208,11 +208,12 @@ func (d *Daemon) startLogind() {
 	go logind.Watch(d.ctx, logind.Options{
 		Notice: func(msg string) { d.log.Event("", sdjournal.PriNotice, nil, "%s", msg) },
 		Login: func(s logind.Session) {
-			d.do(func() {
+			// do fails only when the daemon is stopping: the session is seen again at the next start.
+			_ = d.do(func() {
 				trusts := d.engine.Login("", jails.LoginEvent{Addr: s.Addr, User: s.User, Method: jails.MethodLogind,
 					At: time.Now(), Service: s.Service})
 				if len(trusts) > 0 {
-					d.commit()
+					d.commit() // a failed Flush is logged there, and tried again at the next commit
 					d.saveNow()
 				}
 			})

@@ -101,7 +101,7 @@ func BenchmarkTrackedAddressBytes(b *testing.B) {
 type nopEvents struct{}
 
 func (nopEvents) Banned(Ban)                                   {}
-func (nopEvents) Unbanned(Ban, string)                         {}
+func (nopEvents) Unbanned(Ban, string, events.Origin)          {}
 func (nopEvents) Failed(string, netip.Addr, time.Time, string) {}
 
 // BenchmarkHandle measures the engine's hot path: a failure from one of a few thousand addresses.

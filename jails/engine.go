@@ -37,8 +37,9 @@ type Events interface {
 	// Banned is a new ban: not a ban re-installed by Restore, nor one decided from a backlog that had
 	// already ended.
 	Banned(b Ban)
-	// Unbanned is a ban lifted: reason is "manual", "expired", "jail removed" or "unban-all".
-	Unbanned(b Ban, reason string)
+	// Unbanned is a ban lifted: reason is "manual", "peer", "expired", "jail removed" or "unban-all";
+	// by is who lifted it (the zero Origin, OriginFilter, for what the engine itself retires).
+	Unbanned(b Ban, reason string, by events.Origin)
 	// Failed is a failure that was counted or would have been (its address is not ignored).
 	Failed(jail string, addr netip.Addr, at time.Time, rule string)
 }
@@ -207,7 +208,7 @@ func (e *Engine) RemoveJail(name string) {
 		return
 	}
 	for _, b := range sortedBans(&j.bans) {
-		e.ev.Unbanned(b, "jail removed")
+		e.ev.Unbanned(b, "jail removed", events.Origin{})
 	}
 	delete(e.jails, name)
 }
@@ -264,7 +265,7 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 		}
 	}
 	j.windows.remove(k)
-	e.ban(j, j.banKey(k, addr, at), at, 0, events.Origin{Kind: events.OriginFilter}, rule, []events.Entry{entry})
+	e.ban(j, j.banKey(k, addr, at), at, 0, 0, events.Origin{Kind: events.OriginFilter}, rule, []events.Entry{entry})
 	return true
 }
 
@@ -336,14 +337,18 @@ func (e *Engine) previous(j *jail, p netip.Prefix) int {
 	return n
 }
 
-// ban bans p in j from at, for d (0: the jail's ban time with increments). A ban already over by
-// now() is recorded (history, totals) but neither installed nor announced.
-func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, o events.Origin, rule string, entries []events.Entry) (Ban, error) {
+// ban bans p in j from at, for d (0: the jail's ban time with increments). count numbers the ban (0:
+// this host's history does). A ban already over by now() is recorded (history, totals) but neither
+// installed nor announced.
+func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, count int, o events.Origin, rule string, entries []events.Entry) (Ban, error) {
 	prev := e.previous(j, p)
 	if d <= 0 {
 		d = j.s.banTime(prev)
 	}
-	b := &Ban{Jail: j.name, Prefix: p, BannedAt: at, Expires: at.Add(d), Count: prev + 1,
+	if count <= prev {
+		count = prev + 1
+	}
+	b := &Ban{Jail: j.name, Prefix: p, BannedAt: at, Expires: at.Add(d), Count: count,
 		Origin: o, Rule: rule, Entries: entries}
 	recs := e.history[j.name]
 	if recs == nil {
@@ -459,15 +464,59 @@ func (e *Engine) Ban(jailName, addr string, d time.Duration, o events.Origin) (B
 		return Ban{}, fmt.Errorf("%w: %s in jail %s", ErrTrusted, p, jailName)
 	}
 	j.windows.remove(p)
-	b, err := e.ban(j, p, now, d, o, "", nil)
+	b, err := e.ban(j, p, now, d, 0, o, "", nil)
 	e.overrideTrust(j, p)
 	return b, err
 }
 
+// ErrOver is returned by BanPrefix for a ban whose end has passed.
+var ErrOver = errors.New("ban already over")
+
+// BanPrefix applies a ban decided elsewhere (a fleet peer's) in the jail: p until expires (zero: the
+// jail's bantime from now, with increments), numbered count when that is more than this host's history
+// counts, through the same path as the jail's own bans (history, firewall, Banned) with origin o. The
+// jail's ignore list wins: a prefix that holds an address the jail ignores is a Refusal matching
+// ErrIgnored, and the trust after login too: a prefix holding a trusted address is ErrTrusted. A prefix
+// inside a wider running ban of the jail returns that ban unchanged; an expiry already past is ErrOver.
+func (e *Engine) BanPrefix(jailName string, p netip.Prefix, expires time.Time, count int, o events.Origin) (Ban, error) {
+	j := e.jails[jailName]
+	if j == nil {
+		return Ban{}, fmt.Errorf("%w %q", ErrNoSuchJail, jailName)
+	}
+	if !p.IsValid() || p != p.Masked() {
+		return Ban{}, fmt.Errorf("%w %q", ErrInvalidAddress, p)
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return Ban{}, fmt.Errorf("%w %q", ErrInvalidAddress, p)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	if err := j.refuseOverlap(p); err != nil {
+		return Ban{}, err
+	}
+	now := e.now()
+	var d time.Duration // zero: the jail's bantime
+	if !expires.IsZero() {
+		if d = expires.Sub(now); d <= 0 {
+			return Ban{}, fmt.Errorf("%w: %s in jail %s ended at %s", ErrOver, p, jailName, expires.Format(time.RFC3339))
+		}
+	}
+	if b := j.covering(p.Addr()); b != nil && b.Prefix.Bits() < p.Bits() && now.Before(b.Expires) {
+		return *b, nil
+	}
+	if j.trustedAt(p.Addr(), now) || j.trustInside(p, p.Addr(), now) {
+		return Ban{}, fmt.Errorf("%w: %s in jail %s", ErrTrusted, p, jailName)
+	}
+	j.windows.remove(p)
+	return e.ban(j, p, now, d, count, o, "", nil)
+}
+
 // Unban lifts the jail's ban of addr (the ban whose prefix is addr's, or contains it) through the
-// firewall and reports Unbanned("manual"). It forgives too: failures of the prefix counted so far, or
-// read later with an earlier timestamp, never count again; new failures count afresh.
-func (e *Engine) Unban(jailName, addr string) (Ban, error) {
+// firewall and reports Unbanned("manual", by), or Unbanned("peer", by) when by is a fleet peer. It
+// forgives too: failures of the prefix counted so far, or read later with an earlier timestamp, never
+// count again; new failures count afresh.
+func (e *Engine) Unban(jailName, addr string, by events.Origin) (Ban, error) {
 	j, p, a, err := e.target(jailName, addr)
 	if err != nil {
 		return Ban{}, err
@@ -484,22 +533,26 @@ func (e *Engine) Unban(jailName, addr string) (Ban, error) {
 	if b == nil {
 		return Ban{}, fmt.Errorf("%w: %s in jail %s", ErrNotBanned, addr, jailName)
 	}
-	return *b, e.unban(j, b, "manual")
+	reason := "manual"
+	if by.Kind == events.OriginPeer {
+		reason = "peer"
+	}
+	return *b, e.unban(j, b, reason, by)
 }
 
 // unban lifts b, forgives its prefix, and reports it.
-func (e *Engine) unban(j *jail, b *Ban, reason string) error {
+func (e *Engine) unban(j *jail, b *Ban, reason string, by events.Origin) error {
 	j.dropBan(&j.bans, b.Prefix)
 	j.windows.remove(b.Prefix)
 	j.forgiven[b.Prefix] = e.now()
 	err := e.fw.Unban(j.name, b.Prefix)
-	e.ev.Unbanned(*b, reason)
+	e.ev.Unbanned(*b, reason, by)
 	return err
 }
 
 // UnbanAll lifts every ban of the jail ("" = all jails), as Unban does, with reason "unban-all", and
 // returns how many it lifted.
-func (e *Engine) UnbanAll(jailName string) (int, error) {
+func (e *Engine) UnbanAll(jailName string, by events.Origin) (int, error) {
 	var js []*jail
 	if jailName == "" {
 		js = e.sortedJails()
@@ -512,7 +565,7 @@ func (e *Engine) UnbanAll(jailName string) (int, error) {
 	var errs []error
 	for _, j := range js {
 		for _, b := range sortedBans(&j.bans) {
-			if err := e.unban(j, j.bans.at(b.Prefix), "unban-all"); err != nil {
+			if err := e.unban(j, j.bans.at(b.Prefix), "unban-all", by); err != nil {
 				errs = append(errs, err)
 			}
 			n++
@@ -598,7 +651,7 @@ func (e *Engine) Expire(now time.Time) []Ban {
 		return cmpBan(&a, &b)
 	})
 	for _, b := range out {
-		e.ev.Unbanned(b, "expired")
+		e.ev.Unbanned(b, "expired", events.Origin{})
 	}
 	if len(e.history) > 0 && now.Sub(e.histMin) > HistoryRetention {
 		e.histMin = time.Time{}

@@ -68,7 +68,7 @@ type fakeEvents struct{ log []string }
 func (e *fakeEvents) Banned(b Ban) {
 	e.log = append(e.log, fmt.Sprintf("banned %s %s %s..%s #%d", b.Jail, b.Prefix, b.BannedAt.Format(time.TimeOnly), b.Expires.Format(time.TimeOnly), b.Count))
 }
-func (e *fakeEvents) Unbanned(b Ban, reason string) {
+func (e *fakeEvents) Unbanned(b Ban, reason string, _ events.Origin) {
 	e.log = append(e.log, fmt.Sprintf("unbanned %s %s %s", b.Jail, b.Prefix, reason))
 }
 func (e *fakeEvents) Failed(jail string, a netip.Addr, at time.Time, rule string) {
@@ -260,7 +260,7 @@ func TestIPv6Prefix(t *testing.T) {
 		t.Errorf("bans %v", b)
 	}
 	// unban by any address of the prefix
-	if _, err := h.e.Unban("sshd", "2001:db8:1:2::5"); err != nil {
+	if _, err := h.e.Unban("sshd", "2001:db8:1:2::5", manual); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -277,17 +277,54 @@ func TestManualBanUnban(t *testing.T) {
 	if _, err := h.e.Ban("nope", "192.0.2.5", 0, manual); !errors.Is(err, ErrNoSuchJail) {
 		t.Errorf("no jail: %v", err)
 	}
-	if _, err := h.e.Unban("sshd", "192.0.2.6"); !errors.Is(err, ErrNotBanned) {
+	if _, err := h.e.Unban("sshd", "192.0.2.6", manual); !errors.Is(err, ErrNotBanned) {
 		t.Errorf("not banned: %v", err)
 	}
 	if _, err := h.e.Ban("sshd", "198.51.100.0/24", 0, manual); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := h.e.UnbanAll(""); n != 2 || err != nil {
+	if n, err := h.e.UnbanAll("", manual); n != 2 || err != nil {
 		t.Errorf("UnbanAll = %d, %v", n, err)
 	}
 	if len(h.fw.live()) != 0 || h.ev.count("unbanned") != 2 {
 		t.Errorf("firewall %v events %v", h.fw.live(), h.ev.log)
+	}
+}
+
+// TestBanPrefix: a peer's ban goes in with its expiry, count and origin; the jail's ignore list wins
+// over it, and a prefix with host bits set or an expiry already past is refused.
+func TestBanPrefix(t *testing.T) {
+	h := newHarness(t, settings())
+	peer := events.Origin{Kind: events.OriginPeer, Peer: "h2"}
+	p := netip.MustParsePrefix("192.0.2.40/32")
+	b, err := h.e.BanPrefix("sshd", p, t0.Add(time.Hour), 4, peer)
+	if err != nil || !b.Expires.Equal(t0.Add(time.Hour)) || b.Count != 4 || b.Origin != peer {
+		t.Fatalf("BanPrefix = %+v, %v", b, err)
+	}
+	if got := h.fw.live(); len(got) != 1 || !strings.HasPrefix(got[0], "sshd 192.0.2.40/32") {
+		t.Fatalf("firewall %v", got)
+	}
+	if b, err := h.e.BanPrefix("sshd", netip.MustParsePrefix("192.0.2.41/32"), time.Time{}, 0, peer); err != nil ||
+		!b.Expires.Equal(t0.Add(10*time.Minute)) || b.Count != 1 {
+		t.Fatalf("BanPrefix with no expiry = %+v, %v; want the jail's bantime", b, err)
+	}
+	for _, c := range []struct {
+		p       string
+		expires time.Time
+		want    error
+	}{
+		{"10.1.0.0/16", t0.Add(time.Hour), ErrIgnored},    // inside ignoreip 10.0.0.0/8
+		{"8.0.0.0/5", t0.Add(time.Hour), ErrIgnored},      // holds 10.0.0.0/8
+		{"203.0.113.0/24", t0.Add(time.Hour), ErrIgnored}, // holds the host's own 203.0.113.1
+		{"192.0.2.1/24", t0.Add(time.Hour), ErrInvalidAddress},
+		{"192.0.2.50/32", t0.Add(-time.Second), ErrOver},
+	} {
+		if _, err := h.e.BanPrefix("sshd", netip.MustParsePrefix(c.p), c.expires, 0, peer); !errors.Is(err, c.want) {
+			t.Errorf("BanPrefix(%s) = %v, want %v", c.p, err, c.want)
+		}
+	}
+	if _, err := h.e.BanPrefix("nope", p, t0.Add(time.Hour), 0, peer); !errors.Is(err, ErrNoSuchJail) {
+		t.Errorf("no jail: %v", err)
 	}
 }
 
@@ -299,7 +336,7 @@ func TestUnbanForgives(t *testing.T) {
 	h.fail("192.0.2.1", time.Second)
 	h.fail("192.0.2.1", 2*time.Second) // banned
 	h.clock.t = t0.Add(time.Minute)
-	if _, err := h.e.Unban("sshd", "192.0.2.1"); err != nil {
+	if _, err := h.e.Unban("sshd", "192.0.2.1", manual); err != nil {
 		t.Fatal(err)
 	}
 	// a backlog of failures from before the unban: forgiven
@@ -420,11 +457,11 @@ func script() []op {
 		case 10:
 			ops = append(ops, func(h *harness) { h.e.Ban("sshd", "203.0.113.50", 0, manual) })
 		case 20:
-			ops = append(ops, func(h *harness) { h.e.Unban("sshd", "192.0.2.1") })
+			ops = append(ops, func(h *harness) { h.e.Unban("sshd", "192.0.2.1", manual) })
 		case 30:
 			ops = append(ops, func(h *harness) { h.e.Ban("sshd", "2001:db8:2::/48", 5*time.Minute, manual) })
 		case 45:
-			ops = append(ops, func(h *harness) { h.e.UnbanAll("sshd") })
+			ops = append(ops, func(h *harness) { h.e.UnbanAll("sshd", manual) })
 		}
 		if i%5 == 0 {
 			ops = append(ops, func(h *harness) { h.e.Expire(h.clock.t) })

@@ -119,7 +119,7 @@ func TestIPv6PrefixFallback(t *testing.T) {
 		t.Errorf("manual ban of the host's /64: %v, want ErrIgnored", err)
 	}
 	// Unban finds the single address's ban.
-	if b, err := h.e.Unban("sshd", "2001:db8:ffff::a"); err != nil || b.Prefix.String() != "2001:db8:ffff::a/128" {
+	if b, err := h.e.Unban("sshd", "2001:db8:ffff::a", manual); err != nil || b.Prefix.String() != "2001:db8:ffff::a/128" {
 		t.Errorf("Unban = %v, %v", b.Prefix, err)
 	}
 

@@ -1,0 +1,174 @@
+package daemon
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	sdjournal "github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/events"
+	"github.com/gaoler/gaoler/jails"
+)
+
+// How the engine's decisions reach their listeners. The engine reports a ban or an unban while the
+// daemon holds mu (eventSink); the daemon turns it into an events.Event and keeps it in pending
+// until the firewall's Flush has put the change in the kernel. Then commit moves it to the outbox,
+// and unlock publishes the outbox on the Hub after letting go of mu. A Flush that fails keeps the
+// events pending: the next commit (the next batch, or the next tick, a second later at most) tries
+// the kernel again and announces them once it has them.
+//
+// Restored bans are published with Origin{Kind: events.OriginRestored}, so that every subscriber can
+// tell them from new ones: bans re-installed from the checkpoint at start, the running bans the
+// firewall put back after its table was flushed (Heal), and bans re-derived from entries read again
+// after a crash (preCrash). They were announced when they were new: the SPEC asks that a restoration
+// send no Banned signal, write no ban entry and run no action, so the journal log and the bus signals
+// skip them (the log has its one "firewall restored" entry), as actions and the fleet must; metrics
+// counts them.
+
+// queueSize is how many events wait for one of the daemon's own subscribers (the journal log, the
+// bus signals) before the oldest is dropped.
+const queueSize = 4096
+
+// eventSink receives the engine's decisions, holding the daemon's mutex.
+type eventSink struct{ d *Daemon }
+
+func (s eventSink) Banned(b jails.Ban) {
+	d := s.d
+	ev := banEvent(b)
+	if len(d.preCrash) > 0 {
+		key := banKey{b.Jail, b.Prefix.String()}
+		if d.preCrash[key] {
+			// The kernel had it before this start: a ban re-derived from entries the checkpoint had
+			// not covered, announced before the crash.
+			delete(d.preCrash, key)
+			ev.Origin = events.Origin{Kind: events.OriginRestored}
+		}
+	}
+	d.pending = append(d.pending, ev)
+}
+
+// banEvent is b's announcement.
+func banEvent(b jails.Ban) events.Event {
+	return events.Event{
+		Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, BannedAt: b.BannedAt, Expires: b.Expires,
+		Count: b.Count, Origin: b.Origin, Rule: b.Rule, Entries: b.Entries,
+	}
+}
+
+// announceRestored puts the restoration of bans, already in the kernel, in the outbox.
+func (d *Daemon) announceRestored(bans []jails.Ban) {
+	for _, b := range bans {
+		ev := banEvent(b)
+		ev.Origin = events.Origin{Kind: events.OriginRestored}
+		d.outbox = append(d.outbox, ev)
+	}
+}
+
+func (s eventSink) Unbanned(b jails.Ban, reason string, by events.Origin) {
+	s.d.pending = append(s.d.pending, events.Event{
+		Kind: events.Unban, Jail: b.Jail, Prefix: b.Prefix, BannedAt: b.BannedAt, Expires: b.Expires,
+		Count: b.Count, Origin: by, Rule: b.Rule, Reason: reason, Entries: b.Entries,
+	})
+}
+
+func (s eventSink) Failed(jail string, addr netip.Addr, at time.Time, rule string) {
+	d := s.d
+	if !d.failureLog.allow(d.batchNow, at) {
+		return // counted, not logged (a backlog, or a flood); handleBatch tells the bus once per batch
+	}
+	d.notes = append(d.notes, func() {
+		a := addr.String()
+		d.log.Event(events.MsgFailure, sdjournal.PriDebug, map[string]string{
+			events.FieldJail: jail, events.FieldAddress: a, events.FieldRule: rule,
+		}, "Failure from %s in jail %s (rule: %s)", a, jail, rule)
+	})
+}
+
+// commit sends the engine's queued firewall changes to the kernel in one transaction; when the
+// kernel has them, their events go to the outbox, which unlock publishes. It returns Flush's error,
+// already logged; the events stay pending and the next commit tries again.
+func (d *Daemon) commit() error {
+	if err := d.fw.Flush(); err != nil {
+		if !d.flushFailed {
+			d.log.Errorf("firewall: %v; trying again within a second, announcing nothing until then", err)
+		}
+		d.flushFailed = true
+		return err
+	}
+	if d.flushFailed {
+		d.log.Event("", sdjournal.PriNotice, nil, "firewall: changes committed after a failure")
+		d.flushFailed = false
+	}
+	d.outbox = append(d.outbox, d.pending...)
+	clear(d.pending)
+	d.pending = d.pending[:0]
+	return nil
+}
+
+// unlock lets go of mu, then writes the notes (journal entries of failures and trusts) and
+// publishes the outbox. pubMu is taken before mu is let go, so that what two goroutines announce one
+// after the other (the reader's batches, the main loop's timers and bus requests) reaches the Hub in
+// that order.
+func (d *Daemon) unlock() {
+	out, notes := d.outbox, d.notes
+	if len(out) == 0 && len(notes) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	d.outbox, d.notes = nil, nil
+	d.pubMu.Lock()
+	d.mu.Unlock()
+	for _, note := range notes {
+		note()
+	}
+	for _, ev := range out {
+		d.hub.Publish(ev)
+	}
+	d.pubMu.Unlock()
+}
+
+// logEvents is the subscriber that writes each ban and unban to the journal; a restoration is not
+// a new ban, and has no entry of its own.
+func logEvents(l *Logger) func(events.Event) {
+	return func(ev events.Event) {
+		if ev.Origin.Kind == events.OriginRestored {
+			return
+		}
+		addr := ev.Address()
+		switch ev.Kind {
+		case events.Ban:
+			bantime := ev.Expires.Sub(ev.BannedAt).Round(time.Second)
+			l.Event(events.MsgBan, sdjournal.PriNotice, map[string]string{
+				events.FieldJail: ev.Jail, events.FieldAddress: addr,
+				events.FieldBanTime:  strconv.FormatInt(int64(bantime/time.Second), 10),
+				events.FieldExpires:  strconv.FormatInt(ev.Expires.UnixMicro(), 10),
+				events.FieldBanCount: strconv.Itoa(ev.Count),
+			}, "Banned %s in jail %s for %s (ban #%d, until %s)", addr, ev.Jail, bantime, ev.Count,
+				ev.Expires.Local().Format("2006-01-02 15:04:05"))
+		case events.Unban:
+			l.Event(events.MsgUnban, sdjournal.PriNotice, map[string]string{
+				events.FieldJail: ev.Jail, events.FieldAddress: addr, events.FieldReason: ev.Reason,
+				events.FieldBanCount: strconv.Itoa(ev.Count),
+			}, "Unbanned %s in jail %s (%s)", addr, ev.Jail, ev.Reason)
+		}
+	}
+}
+
+// signalEvents is the subscriber that emits the bus's Banned and Unbanned signals; a restoration
+// sends none.
+func signalEvents(s *bus.Server) func(events.Event) {
+	return func(ev events.Event) {
+		if ev.Origin.Kind == events.OriginRestored {
+			return
+		}
+		switch ev.Kind {
+		case events.Ban:
+			s.Banned(ev.Jail, ev.Address(), uint64(ev.Expires.UnixMicro()), uint32(ev.Count))
+		case events.Unban:
+			s.Unbanned(ev.Jail, ev.Address(), ev.Reason)
+		}
+		s.CountersChanged(ev.Jail)
+	}
+}
