@@ -101,12 +101,12 @@ ports = ["8080"]
 bantime = "1h"
 `, ignored))
 
+	// Each failure from a process of its own: the sshd filter takes a process (_PID) for one
+	// connection, and a connection's lines for one client.
 	fail := func(comm string, msgs ...string) {
-		var es []map[string]string
 		for _, m := range msgs {
-			es = append(es, map[string]string{"MESSAGE": m, "SYSLOG_IDENTIFIER": comm})
+			testenv.SendAs(t, comm, map[string]string{"MESSAGE": m, "SYSLOG_IDENTIFIER": comm})
 		}
-		testenv.SendManyAs(t, comm, es, 0)
 	}
 	sshdMsg := func(a string) string { return fmt.Sprintf("Failed password for root from %s port 2222 ssh2", a) }
 
