@@ -101,6 +101,8 @@ type conn struct {
 	counted     bool // a failure was counted on it
 	lastCounted bool // its latest rejected attempt was counted (not a valid user's public key)
 	maxTries    bool // sshd reported MaxAuthTries for it
+	ended       bool // a line reported its end: a line that does not is a new connection's
+	final       bool // its last line was written: a second one is a new connection's
 	prev, next  *conn
 }
 
@@ -186,6 +188,12 @@ func (c *conns) next(l *sshdLine, pid int, now int64) Result {
 		return l.alone()
 	}
 	x := c.get(k, l.addr, now)
+	if x.ended && (!l.ends || l.final && x.final) {
+		// The connection ended (further lines of its end may follow, but only one last line);
+		// this line starts another one with the same process id or, without one, the same
+		// address and port.
+		*x = conn{key: x.key, last: x.last, prev: x.prev, next: x.next}
+	}
 	if l.addr.IsValid() && !x.addr.IsValid() {
 		x.addr = l.addr
 	}
@@ -197,6 +205,7 @@ func (c *conns) next(l *sshdLine, pid int, now int64) Result {
 		}
 	}
 	own := x.decide(l)
+	x.ended, x.final = x.ended || l.ends, x.final || l.final
 	switch {
 	case own.Kind == Failure:
 		x.pending = ""
@@ -309,6 +318,8 @@ const (
 	connFlagCounted     = 1 << 3
 	connFlagLastCounted = 1 << 4
 	connFlagMaxTries    = 1 << 5
+	connFlagEnded       = 1 << 6
+	connFlagFinal       = 1 << 7
 )
 
 // snapshot returns the connections from the least to the most recently heard from (the eviction
@@ -324,7 +335,8 @@ func (c *conns) snapshot() []ConnState {
 		for _, f := range []struct {
 			on  bool
 			bit int
-		}{{x.several, connFlagSeveral}, {x.counted, connFlagCounted}, {x.lastCounted, connFlagLastCounted}, {x.maxTries, connFlagMaxTries}} {
+		}{{x.several, connFlagSeveral}, {x.counted, connFlagCounted}, {x.lastCounted, connFlagLastCounted},
+			{x.maxTries, connFlagMaxTries}, {x.ended, connFlagEnded}, {x.final, connFlagFinal}} {
 			if f.on {
 				cs.Flags |= f.bit
 			}
@@ -355,7 +367,8 @@ func (c *conns) restore(cs []ConnState) {
 		}
 		x := &conn{key: k, addr: s.Addr, user: s.User, last: s.Last, pending: s.Pending,
 			open: uint8(s.Flags & connFlagOpen), several: s.Flags&connFlagSeveral != 0, counted: s.Flags&connFlagCounted != 0,
-			lastCounted: s.Flags&connFlagLastCounted != 0, maxTries: s.Flags&connFlagMaxTries != 0}
+			lastCounted: s.Flags&connFlagLastCounted != 0, maxTries: s.Flags&connFlagMaxTries != 0, ended: s.Flags&connFlagEnded != 0,
+			final: s.Flags&connFlagFinal != 0}
 		c.m[k] = x
 		x.prev, x.next = &c.head, c.head.next
 		c.head.next.prev = x

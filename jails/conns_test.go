@@ -169,7 +169,13 @@ func TestTrackerCountsOnce(t *testing.T) {
 		{"ddos: JSch gives up after its password failed", ModeDDoS, []connLine{
 			{10, "Failed password for root from " + h + " port 4000 ssh2"},
 			{10, "Received disconnect from " + h + " port 4000:3: com.jcraft.jsch.JSchException: Auth fail [preauth]"},
-		}, []string{"failure failed " + h, "repeat"}},
+			{10, "Disconnected from authenticating user root " + h + " port 4000 [preauth]"},
+		}, []string{"failure failed " + h, "repeat", "repeat"}},
+		{"ddos: JSch gives up after public keys only", ModeDDoS, []connLine{
+			{0, "Failed publickey for git from " + h + " port 4000 ssh2: ED25519 SHA256:a"},
+			{0, "Received disconnect from " + h + " port 4000:3: com.jcraft.jsch.JSchException: Auth fail [preauth]"},
+			{0, "Disconnected from authenticating user git " + h + " port 4000 [preauth]"},
+		}, []string{"-", "failure auth-fail " + h, "repeat"}},
 		{"normal: JSch after public keys only", ModeNormal, []connLine{
 			{10, "Failed publickey for git from " + h + " port 4000 ssh2: ED25519 SHA256:a"},
 			{10, "Received disconnect from " + h + " port 4000:3: com.jcraft.jsch.JSchException: Auth fail [preauth]"},
@@ -196,6 +202,21 @@ func TestTrackerCountsOnce(t *testing.T) {
 			{0, "Disconnecting: Too many authentication failures [preauth]"},
 			{0, "Accepted password for rda from " + h + " port 4003 ssh2"},
 		}, []string{"failure pam " + h, "failure failed " + h, "-", "-", "login rda " + h}},
+		{"ddos: without process ids, a reused source port is a new connection once the old one ended", ModeDDoS, []connLine{
+			{0, "Connection closed by " + h + " port 4000 [preauth]"},
+			{0, "Connection closed by " + h + " port 4000 [preauth]"},
+			{0, "Invalid user a from " + h + " port 4000"},
+			{0, "Failed password for invalid user a from " + h + " port 4000 ssh2"},
+			{0, "Received disconnect from " + h + " port 4000:11: Bye Bye [preauth]"},
+			{0, "Disconnected from invalid user a " + h + " port 4000 [preauth]"},
+			{0, "Connection closed by " + h + " port 4000 [preauth]"},
+		}, []string{"failure closed-preauth " + h, "failure closed-preauth " + h, "failure invalid-user " + h, "repeat", "-", "repeat",
+			"failure closed-preauth " + h}},
+		{"a process id that comes back after its connection ended", ModeNormal, []connLine{
+			{10, "Invalid user a from " + h + " port 4000"},
+			{10, "Connection closed by invalid user a " + h + " port 4000 [preauth]"},
+			{10, "Failed password for invalid user a from " + h + " port 4001 ssh2"},
+		}, []string{"failure invalid-user " + h, "-", "failure failed " + h}},
 		{"control characters never count, on a connection either", ModeNormal, []connLine{
 			{10, "Invalid user a from " + h + " port 4000"},
 			{10, "Failed password for root from " + h + " port 4000 ssh2\n from " + h2 + " port 22 ssh2"},

@@ -81,7 +81,10 @@
 //   - every other line the filter matches is one failure.
 //
 // A line that reports an attempt already counted is a Repeat (test-filter shows it as repeated).
-// The Tracker remembers at most DefaultMaxConns connections per jail and forgets one it has not heard
+// A connection ends with the lines sshd writes when it goes (a disconnect, "Connection closed by
+// ...", a timeout: at most one of the last kind); a later line with the same process id or, without
+// one, the same address and port (a client may reuse its source port) starts a new connection. The
+// Tracker remembers at most DefaultMaxConns connections per jail and forgets one it has not heard
 // from for ConnIdle, or whose process id comes back with another address; its connections are part
 // of the checkpoint (JailState.Conns), so a restart neither counts an attempt twice nor loses one.
 // OpenSSH 10 authenticates in a process of its own, sshd-auth; its lines are trusted like sshd's,

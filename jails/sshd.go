@@ -119,6 +119,8 @@ type sshdLine struct {
 	user   string     // the user name the line names, without "invalid user " ("" when none)
 	method string     // Failed and Accepted lines
 	pid    int        // "Timeout before authentication for connection ..., pid = N": the connection's process
+	ends   bool       // the line reports that its connection ended (a disconnect, a timeout)
+	final  bool       // and it is the last line sshd writes for it (closed, reset, disconnected, timed out)
 }
 
 // alone is what the line is read by itself, with no connection around it.
@@ -221,7 +223,7 @@ func (s *sshdFilter) read(msg string) sshdLine {
 			// The form before OpenSSH 8.2: no address; the connection has it.
 			rest := msg[len("Disconnecting: Too many authentication failures"):]
 			if rest == "" || strings.HasPrefix(rest, " for ") {
-				l.kind, l.rule, ok = lineTooMany, RuleTooManyFailures, true
+				l.kind, l.rule, l.ends, ok = lineTooMany, RuleTooManyFailures, true, true
 				l.user = strings.TrimPrefix(rest, " for ")
 			}
 		case strings.HasPrefix(msg, "Disconnecting "):
@@ -231,7 +233,7 @@ func (s *sshdFilter) read(msg string) sshdLine {
 		case strings.HasPrefix(msg, "Disconnected by "):
 			ok = s.closed(&l, msg[len("Disconnected by "):], preauth)
 		case s.ddos && strings.HasPrefix(msg, "Did not receive identification string from "):
-			l.rule = RuleNoIdent
+			l.rule, l.ends = RuleNoIdent, true
 			l.addr, ok = hostThenPort(msg[len("Did not receive identification string from "):])
 		}
 	case 'C':
@@ -588,7 +590,7 @@ func disconnecting(l *sshdLine, s string) bool {
 		if l.user, h, ok = userHostPort(u); !ok {
 			return false
 		}
-		l.kind, l.rule = lineTooMany, RuleTooManyFailures
+		l.kind, l.rule, l.ends = lineTooMany, RuleTooManyFailures, true
 		l.addr, ok = parseAddr(h)
 		return ok
 	}
@@ -631,7 +633,7 @@ func userChange(l *sshdLine, t string) bool {
 	if n != 1 {
 		return false
 	}
-	l.kind, l.rule = lineFailure, RuleUserChange
+	l.kind, l.rule, l.ends = lineFailure, RuleUserChange, true
 	return true
 }
 
@@ -668,7 +670,7 @@ func trimPortStrict(s string) string {
 // In ddos mode a [preauth] one is a failure (the connection ended before it authenticated); else it
 // only names the connection's address.
 func (s *sshdFilter) closed(l *sshdLine, rest string, preauth bool) bool {
-	l.kind = lineInfo
+	l.kind, l.ends, l.final = lineInfo, true, true
 	var (
 		h        string
 		ok       bool
@@ -723,7 +725,7 @@ func (s *sshdFilter) receivedDisconnect(l *sshdLine, rest string) bool {
 		return false
 	}
 	code, reason := t[:d], strings.TrimLeft(t[d+1:], " ")
-	l.kind, l.addr = lineInfo, a
+	l.kind, l.addr, l.ends = lineInfo, a, true
 	switch {
 	case code == "3" && (reason == "Auth fail" || strings.HasSuffix(reason, ": Auth fail")):
 		l.kind, l.rule = lineEnd, RuleAuthFail
@@ -750,7 +752,7 @@ func refusedConnect(s string) (netip.Addr, bool) {
 // timeout handles "H[ port P]" and OpenSSH 9.8's "connection from H to H2, pid = N", which the
 // listening sshd writes for the connection's process N.
 func timeout(l *sshdLine, s string) bool {
-	l.rule, l.kind = RuleTimeout, lineEnd
+	l.rule, l.kind, l.ends, l.final = RuleTimeout, lineEnd, true, true
 	var ok bool
 	if t, isConn := strings.CutPrefix(s, "connection from "); isConn {
 		h, t, _ := strings.Cut(t, " to ")

@@ -163,6 +163,26 @@ var sshdCases = []sshdCase{
 	all("inject pam", "error: PAM: Authentication failure for x from 1.2.3.4 from 192.0.2.97", "192.0.2.97"),
 	all("inject publickey info", "Failed publickey for invalid user x from 1.2.3.4 port 22 ssh2: RSA SHA256:x from 192.0.2.98 port 1 ssh2: RSA SHA256:abc", "192.0.2.98"),
 	sshdCase{"ambiguous publickey info", "Failed publickey for invalid user x from 1.2.3.4 port 22 ssh2: RSA-CERT SHA256:a ID y from 192.0.2.99 port 1 ssh2: RSA-CERT SHA256:b ID z (serial 1) CA RSA SHA256:c", "", "", ""},
+	// crafted user names and client text in the new families
+	all("inject refused connect name", "refused connect from x(1.2.3.4) (192.0.2.140)", "192.0.2.140"),
+	sshdCase{"inject refused connect spaces", "refused connect from x (1.2.3.4) (192.0.2.141)", "", "", ""},
+	all("inject auth fail reason", "Received disconnect from 192.0.2.142 port 5:3: x from 1.2.3.4 port 22: Auth fail [preauth]", "192.0.2.142"),
+	sshdCase{"inject auth fail as user text", "Received disconnect from host.example port 5:3: x Received disconnect from 192.0.2.143 port 5:3: y: Auth fail", "", "", ""},
+	all("inject user change user", "Disconnecting invalid user x 1.2.3.4 port 22: y 192.0.2.144 port 4444: Change of username or service not allowed: (x 1.2.3.4 port 22: y,ssh-connection) -> (z,ssh-connection) [preauth]", "192.0.2.144"),
+	// the service is the client's too; only the reading whose user opens the reason is sshd's
+	all("inject user change service", "Disconnecting invalid user a 192.0.2.145 port 1: Change of username or service not allowed: (a,b 192.0.2.1 port 2: Change of username or service not allowed: (a,b) -> (c,d) [preauth]", "192.0.2.145"),
+	// a user name made so that both readings fit: not counted rather than guessed
+	sshdCase{"inject user change two readings", "Disconnecting invalid user a 192.0.2.1 port 1: Change of username or service not allowed: (a, 192.0.2.145 port 2: Change of username or service not allowed: (a 192.0.2.1 port 1: Change of username or service not allowed: (a,,ssh-connection) -> (b,ssh-connection) [preauth]", "", "", ""},
+	all("inject user change new user", "Disconnecting authenticating user a 192.0.2.146 port 4444: Change of username or service not allowed: (a,ssh-connection) -> (b from 1.2.3.4 port 1,ssh-connection) [preauth]", "192.0.2.146"),
+	all("inject pam not known", "User not known to the underlying authentication module for illegal user x from 1.2.3.4 from 192.0.2.147", "192.0.2.147"),
+	all("inject pam no prefix", "Authentication failure for x from 1.2.3.4 via 5.6.7.8 from 192.0.2.148", "192.0.2.148"),
+	all("inject kernel prefix", "kernel: [ 1.5]: Failed password for invalid user kernel: [ 1.5]: x from 1.2.3.4 port 1 from 192.0.2.149 port 2 ssh2", "192.0.2.149"),
+	fromDDoS("inject closed from user", "Connection closed from invalid user x 1.2.3.4 port 1 192.0.2.150 port 2 [preauth]", "192.0.2.150"),
+	fromDDoS("inject disconnected by user", "Disconnected by authenticating user x 1.2.3.4 port 1 192.0.2.151 port 2 [preauth]", "192.0.2.151"),
+	sshdCase{"inject account locked", "User x from 192.0.2.152 not allowed because account is locked", "", "", ""},
+	sshdCase{"inject old too many", "Disconnecting: Too many authentication failures for x from 192.0.2.153 port 22 [preauth]", "", "", ""},
+	fromDDoS("inject timeout 9.8 pid", "Timeout before authentication for connection from 192.0.2.154 to 192.0.2.1, pid = 4242", "192.0.2.154"),
+	sshdCase{"timeout 9.8 bad pid", "Timeout before authentication for connection from 192.0.2.155 to 192.0.2.1, pid = 4242 x", "", "", ""},
 	// password logs no INFO, so only the last " from " can be sshd's (the user is "test from ... ssh2:")
 	all("password has no info", "Failed password for invalid user test from 192.0.2.100 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2", "10.10.1.2"),
 	all("publickey bad info is user text", "Failed publickey for invalid user test from 192.0.2.105 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2", "10.10.1.2"),
