@@ -403,7 +403,11 @@ func (s *filterSummary) print(w io.Writer, tf *testFilter, journalSource bool, t
 		fmt.Fprintf(w, "Source:   %s\n", s.Source)
 		fmt.Fprintf(w, "Match:    %s (entries from other senders are not read)\n", strings.Join(s.Match, " "))
 	} else {
-		fmt.Fprintf(w, "Source:   %s (text: message patterns only; journal matches and trust are not applied)\n", s.Source)
+		how := "message patterns only"
+		if tf.name == "sshd" && tf.origin == "built in" {
+			how = "message patterns, connections by the sshd[PID] tag"
+		}
+		fmt.Fprintf(w, "Source:   %s (text: %s; journal matches and trust are not applied)\n", s.Source, how)
 	}
 	fmt.Fprintf(w, "\nLines:    %d read, %d matched, %d missed", s.Lines, s.Matched, s.Missed)
 	if tf.ignore != nil || s.Ignored > 0 {
