@@ -63,15 +63,20 @@ func (b backend) Jail(name string) (bus.JailInfo, error) {
 	return info, err
 }
 
-// manualOrigin is the origin of the bus's Ban, Unban and UnbanAll: the bus policy lets only root call
-// them, and the bus does not pass the caller's uid on.
+// manualOrigin is the origin of UnbanAll, and of Ban and Unban when the bus does not say who called:
+// the bus policy lets only root call them.
 var manualOrigin = events.Origin{Kind: events.OriginManual, UID: 0}
 
 func (b backend) Ban(jail, address string, seconds uint64) (bus.BanInfo, error) {
+	return b.BanBy(jail, address, seconds, manualOrigin.UID)
+}
+
+// BanBy is Ban on behalf of the bus caller uid, which the ban's origin keeps (bus.ManualBackend).
+func (b backend) BanBy(jail, address string, seconds uint64, uid uint32) (bus.BanInfo, error) {
 	var ban jails.Ban
 	var err error
 	if derr := b.d.do(func() {
-		ban, err = b.d.engine.Ban(jail, address, time.Duration(seconds)*time.Second, manualOrigin)
+		ban, err = b.d.engine.Ban(jail, address, time.Duration(seconds)*time.Second, events.Origin{Kind: events.OriginManual, UID: uid})
 		err = b.d.afterManual(err)
 	}); derr != nil {
 		return bus.BanInfo{}, derr
@@ -83,9 +88,14 @@ func (b backend) Ban(jail, address string, seconds uint64) (bus.BanInfo, error) 
 }
 
 func (b backend) Unban(jail, address string) error {
+	return b.UnbanBy(jail, address, manualOrigin.UID)
+}
+
+// UnbanBy is Unban on behalf of the bus caller uid (bus.ManualBackend).
+func (b backend) UnbanBy(jail, address string, uid uint32) error {
 	var err error
 	if derr := b.d.do(func() {
-		_, err = b.d.engine.Unban(jail, address, manualOrigin)
+		_, err = b.d.engine.Unban(jail, address, events.Origin{Kind: events.OriginManual, UID: uid})
 		err = b.d.afterManual(err)
 	}); derr != nil {
 		return derr

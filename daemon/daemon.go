@@ -136,6 +136,7 @@ type Daemon struct {
 
 	// What the engine decided, on its way to the Hub (see announce.go).
 	hub         *events.Hub
+	recent      recentBans     // the latest bans and unbans, for gaoler why (why.go); a Hub subscriber
 	pending     []events.Event // decided, not in the kernel yet
 	flushFailed bool           // the last Flush failed: pending waits for the next commit
 	outbox      []events.Event // in the kernel, published by unlock
@@ -283,6 +284,7 @@ func (d *Daemon) setUp() error {
 	// signals, then the plugins.
 	d.hub.Subscribe("journal", queueSize, logEvents(d.log))
 	d.hub.Subscribe("metrics", queueSize, d.tally.Observe)
+	d.hub.Subscribe("why", queueSize, d.recent.observe)
 	// The bus is optional: losing it (dbus restarting, or stopping before gaolerd at shutdown) is a
 	// notice, not a warning; protection goes on without it.
 	d.bus = bus.NewServer(backend{d}, bus.WithWarn(func(msg string) {

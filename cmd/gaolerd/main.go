@@ -62,7 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	err := daemon.Run(ctx, daemon.Options{ConfigPath: *configPath, Version: version, Reload: hup})
+	err := daemon.Run(ctx, daemon.Options{ConfigPath: *configPath, Version: version, Reload: hup,
+		Plugins: []daemon.Plugin{actionsPlugin}})
 	var cerr *daemon.ConfigError
 	switch {
 	case errors.As(err, &cerr):
