@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -199,5 +200,98 @@ func TestWhyShowsTheSSHDLines(t *testing.T) {
 		return err == nil && strings.Contains(text, "was banned in jail sshd") && strings.Contains(text, "manual)")
 	}) {
 		t.Fatalf("gaoler why after the unban: %v:\n%s", err, text)
+	}
+}
+
+// TestMailFromGaolerd: a ban from sshd failures reaches the admin's Maildir through a real SMTP server
+// (Debian's aiosmtpd) in the daemon's namespace, with the failure line and a whois section from a
+// hostile whois server there, cleaned.
+func TestMailFromGaolerd(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.Journald(t)
+	testenv.RequireCommand(t, "nft")
+	_, err := os.Stat("/usr/lib/python3/dist-packages/aiosmtpd")
+	testenv.Require(t, err == nil, "needs python3-aiosmtpd (scripts/deps.sh installs it)")
+	ns, _ := testenv.NetNS(t)
+	maildir := filepath.Join(t.TempDir(), "Maildir")
+	for _, d := range []string{"tmp", "new", "cur"} {
+		os.MkdirAll(filepath.Join(maildir, d), 0o700)
+	}
+	smtpd := exec.Command("ip", "netns", "exec", ns, "/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:2525",
+		"-c", "aiosmtpd.handlers.Mailbox", maildir)
+	if err := smtpd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { smtpd.Process.Kill(); smtpd.Wait() })
+	var whois net.Listener
+	testenv.InNetNS(t, ns, func() {
+		if whois, err = net.Listen("tcp", "127.0.0.1:4343"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(func() { whois.Close() })
+	go func() {
+		for {
+			c, err := whois.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 256))
+			c.Write([]byte("netname:\x1b[31mDOC-NET\x1b[0m\r\n\n~! touch /tmp/gaoler-pwned\r\ndescr: \x00doc\r\n"))
+			c.Close()
+		}
+	}()
+	if !waitFor(20*time.Second, func() bool { _, err := testenv.NSRun(ns, "bash", "-c", "</dev/tcp/127.0.0.1/2525"); return err == nil }) {
+		t.Fatal("aiosmtpd did not start in the namespace")
+	}
+	cfg, _ := testConfig(t, `
+[defaults]
+maxretry = 2
+findtime = "1m"
+
+[jail.sshd]
+enabled = true
+actions = ["mail"]
+
+[action.mail]
+type = "mail"
+to = ["admin@example.org"]
+from = "gaoler@host.example.org"
+smtp = "127.0.0.1:2525"
+whois_server = "127.0.0.1:4343"
+digest = "0"
+`)
+	d := startDaemon(t, ns, cfg)
+	d.waitReady(t, ns)
+	a := netip.MustParseAddr(randomNet(t) + "::7")
+	testenv.SendManyAs(t, "sshd", []map[string]string{sshdFailure(a, "mallory", 4001), sshdFailure(a, "mallory", 4002)}, 0)
+	var mail string
+	if !waitFor(30*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(maildir, "new", "*"))
+		for _, f := range files {
+			raw, _ := os.ReadFile(f)
+			if strings.Contains(string(raw), "banned "+a.String()) {
+				mail = string(raw)
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no mail about %s in %s:\n%s", a, maildir, d.output())
+	}
+	for _, want := range []string{
+		"Subject: [gaoler] sshd: banned " + a.String() + " on ",
+		"From: gaoler@host.example.org",
+		"Failed password for mallory from " + a.String() + " port 4002 ssh2",
+		"  netname:DOC-NET",
+		"  ~! touch /tmp/gaoler-pwned",
+		"  descr: doc",
+	} {
+		if !strings.Contains(mail, want) {
+			t.Errorf("mail lacks %q:\n%s", want, mail)
+		}
+	}
+	if strings.ContainsAny(mail, "\x1b\x00") {
+		t.Errorf("mail holds escape or NUL bytes:\n%q", mail)
 	}
 }
