@@ -217,6 +217,37 @@ func TestTrackerCountsOnce(t *testing.T) {
 			{10, "Connection closed by invalid user a " + h + " port 4000 [preauth]"},
 			{10, "Failed password for invalid user a from " + h + " port 4001 ssh2"},
 		}, []string{"failure invalid-user " + h, "-", "failure failed " + h}},
+		{"ddos: kex_exchange_identification counts at the connection's address", ModeDDoS, []connLine{
+			{10, "error: kex_exchange_identification: Connection closed by remote host"},
+			{10, "Connection closed by " + h + " port 4000"},
+			{11, "error: kex_exchange_identification: client sent invalid protocol identifier \"GET / HTTP/1.1\""},
+			{11, "banner exchange: Connection from " + h + " port 4001: invalid format"},
+			{12, "error: kex_exchange_identification: read: Connection reset by peer"},
+			{12, "Connection reset by " + h + " port 4002 [preauth]"},
+		}, []string{"-", "failure kex-identification " + h, "-", "failure banner-exchange " + h, "-", "failure kex-identification " + h}},
+		{"normal: kex_exchange_identification is no failure", ModeNormal, []connLine{
+			{10, "error: kex_exchange_identification: Connection closed by remote host"},
+			{10, "Connection closed by " + h + " port 4000"},
+		}, []string{"-", "-"}},
+		{"ddos: Read from socket failed", ModeDDoS, []connLine{
+			{10, "Read from socket failed: Connection reset by peer [preauth]"},
+			{10, "Disconnected from " + h + " port 4000 [preauth]"},
+		}, []string{"-", "failure read-socket " + h}},
+		{"VERBOSE's Connection from names the address first", ModeNormal, []connLine{
+			{10, "Connection from " + h + " port 4000 on 192.0.2.1 port 22 rdomain \"\""},
+			{10, "User root not allowed because account is locked"},
+			{10, "Failed password for invalid user root from " + h + " port 4000 ssh2"},
+		}, []string{"-", "failure account-locked " + h, "repeat"}},
+		{"Red Hat's audit line names the address", ModeNormal, []connLine{
+			{10, "SSH: Server;Ltype: Version;Remote: " + h + "-4000;Protocol: 2.0;Client: libssh2_1.4.3"},
+			{10, "User root not allowed because account is locked"},
+		}, []string{"-", "failure account-locked " + h}},
+		{"aggressive: negotiation failures without an address", ModeAggressive, []connLine{
+			{10, "Connection from " + h + " port 4000 on 192.0.2.1 port 22"},
+			{10, "fatal: Unable to negotiate a key exchange method [preauth]"},
+			{11, "fatal: no matching cipher found: client aes128-cbc server aes256-gcm@openssh.com [preauth]"},
+			{11, "Connection closed by " + h + " port 4001 [preauth]"},
+		}, []string{"-", "failure negotiate " + h, "-", "failure negotiate " + h}},
 		{"control characters never count, on a connection either", ModeNormal, []connLine{
 			{10, "Invalid user a from " + h + " port 4000"},
 			{10, "Failed password for root from " + h + " port 4000 ssh2\n from " + h2 + " port 22 ssh2"},

@@ -22,9 +22,13 @@
 // authenticate: no identification string, bad protocol version, banner exchange, timeouts (also
 // OpenSSH 9.8's "Timeout before authentication for connection from H to H2, pid = N"), fatal
 // protocol errors, connections closed, reset or disconnected in the [preauth] phase, anonymous or
-// while authenticating as a named or invalid user. "aggressive" is ddos plus algorithm negotiation
-// failures, "no authentication methods", and every failed public key of a valid user. A "kernel:
-// [ N.N]: " that some journals put before a message is set aside.
+// while authenticating as a named or invalid user, and the "kex_exchange_identification: ..." and
+// "Read from socket failed: Connection reset by peer" lines of a client that never identified
+// itself. "aggressive" is ddos plus algorithm negotiation failures (also the old "Unable to negotiate
+// a ..." and "no matching ... found: ..."), "no authentication methods", and every failed public key
+// of a valid user. A "kernel: [ N.N]: " that some journals put before a message, and Solaris' "[ID
+// N facility.level] ", are set aside. LogLevel VERBOSE's "Connection from H port P on ..." and Red
+// Hat's "SSH: Server;Ltype: ...;Remote: H-P;..." are no failures, but name a connection's address.
 //
 // It is written by hand, not with regular expressions: a message is dispatched on its first bytes,
 // and then taken apart from its end, where sshd writes the address. sshd prints user names, client
@@ -68,7 +72,8 @@
 //     attempt that reached the limit was already counted (a Failed password), so it only costs
 //     something to a connection that sprayed public keys;
 //   - the address of a line that names none (the locked account, the old "Disconnecting: Too many
-//     authentication failures [for U]") is the one sshd wrote for the same connection; a failure
+//     authentication failures [for U]", kex_exchange_identification, Read from socket failed, the old
+//     negotiation failures) is the one sshd wrote for the same connection; a failure
 //     reported before the connection's address is known counts at the first line that names it (a
 //     disconnect, say), and never if no line does;
 //   - a connection that names more than one user (OpenSSH itself refuses a change of user with

@@ -31,23 +31,26 @@ const (
 	RuleUserChange      = "user-change"       // Disconnecting (authenticating|invalid) user U H port P: Change of username or service not allowed: ...
 	RuleSeveralUsers    = "several-users"     // a connection that named more than one user: its "Accepted" or valid user's "Failed publickey"
 	// ddos mode adds these.
-	RuleNoIdent        = "no-identification" // Did not receive identification string from H[ port P]
-	RuleBadVersion     = "bad-version"       // Bad protocol version identification 'V' from H[ port P]
-	RuleBanner         = "banner-exchange"   // banner exchange: Connection from H port P: <reason>
-	RuleTimeout        = "timeout-preauth"   // Timeout before authentication for H[ port P]; ... for connection from H to H2, pid = N
-	RuleDispatchFatal  = "dispatch-fatal"    // ssh_dispatch_run_fatal: Connection from [(authenticating|invalid) user U ]H port P: <reason>
-	RuleClosedPreauth  = "closed-preauth"    // Connection (closed|reset) by H[ port P] [preauth]; Disconnected from H port P [preauth]
-	RuleClosedAuthUser = "closed-auth-user"  // (Connection (closed|reset)|Disconnected) (by|from) (authenticating|invalid) user U H port P [preauth]
+	RuleNoIdent        = "no-identification"  // Did not receive identification string from H[ port P]
+	RuleBadVersion     = "bad-version"        // Bad protocol version identification 'V' from H[ port P]
+	RuleBanner         = "banner-exchange"    // banner exchange: Connection from H port P: <reason>
+	RuleTimeout        = "timeout-preauth"    // Timeout before authentication for H[ port P]; ... for connection from H to H2, pid = N
+	RuleDispatchFatal  = "dispatch-fatal"     // ssh_dispatch_run_fatal: Connection from [(authenticating|invalid) user U ]H port P: <reason>
+	RuleClosedPreauth  = "closed-preauth"     // Connection (closed|reset) by H[ port P] [preauth]; Disconnected from H port P [preauth]
+	RuleClosedAuthUser = "closed-auth-user"   // (Connection (closed|reset)|Disconnected) (by|from) (authenticating|invalid) user U H port P [preauth]
+	RuleKexIdent       = "kex-identification" // kex_exchange_identification: Connection closed by remote host|...: the connection's address
+	RuleReadSocket     = "read-socket"        // Read from socket failed: Connection reset by peer: the connection's address
 	// aggressive mode adds these.
 	RuleFailedPublickey = "failed-publickey" // Failed publickey for U from H port P ssh2: KEY (a valid user)
-	RuleNegotiate       = "negotiate"        // Unable to negotiate with H port P: no matching <algorithm> found. ...
+	RuleNegotiate       = "negotiate"        // Unable to negotiate with H port P: no matching <algorithm> found. ...; Unable to negotiate a <algorithm>, no matching <algorithm> found: ... (the connection's address)
 	RuleNoAuthMethods   = "no-auth-methods"  // Received disconnect from H[ port P]:14: No [supported ]authentication methods available
 )
 
 var sshdRules = map[string][]string{
 	ModeNormal: {RuleFailed, RuleInvalidUser, RuleNotAllowed, RuleAccountLocked, RuleRootRefused, RulePAM, RuleMaxAuthTries,
 		RuleTooManyFailures, RuleRefusedConnect, RuleAuthFail, RuleUserChange, RuleSeveralUsers},
-	ModeDDoS:       {RuleNoIdent, RuleBadVersion, RuleBanner, RuleTimeout, RuleDispatchFatal, RuleClosedPreauth, RuleClosedAuthUser},
+	ModeDDoS: {RuleNoIdent, RuleBadVersion, RuleBanner, RuleTimeout, RuleDispatchFatal, RuleClosedPreauth, RuleClosedAuthUser,
+		RuleKexIdent, RuleReadSocket},
 	ModeAggressive: {RuleFailedPublickey, RuleNegotiate, RuleNoAuthMethods},
 }
 
@@ -152,7 +155,7 @@ func (s *sshdFilter) read(msg string) sshdLine {
 	if hasControl(msg) {
 		return sshdLine{}
 	}
-	msg = trimKernelPrefix(msg)
+	msg = trimSolarisID(trimKernelPrefix(msg))
 	preauth := false
 	if strings.HasSuffix(msg, preauthSuffix) {
 		msg, preauth = msg[:len(msg)-len(preauthSuffix)], true
@@ -187,6 +190,17 @@ func (s *sshdFilter) read(msg string) sshdLine {
 		case s.aggressive && strings.HasPrefix(msg, "Unable to negotiate with "):
 			l.rule = RuleNegotiate
 			l.addr, ok = negotiate(msg[len("Unable to negotiate with "):])
+		case s.aggressive && strings.HasPrefix(msg, "Unable to negotiate a "):
+			// Before OpenSSH 7.3: no address; the connection has it.
+			l.rule, ok = RuleNegotiate, true
+		}
+	case 'n':
+		if s.aggressive && strings.HasPrefix(msg, "no matching ") && strings.Contains(msg, " found: ") {
+			l.rule, ok = RuleNegotiate, true // "no matching cipher found: client ... server ...", no address
+		}
+	case 'k':
+		if s.ddos && strings.HasPrefix(msg, "kex_exchange_identification: ") && kexIdentification(msg[len("kex_exchange_identification: "):]) {
+			l.kind, l.rule, ok = lineEnd, RuleKexIdent, true // no address; the connection has it
 		}
 	case 'A', 'a':
 		switch {
@@ -205,6 +219,8 @@ func (s *sshdFilter) read(msg string) sshdLine {
 			l.addr, ok = hostThenPort(msg[len("ROOT LOGIN REFUSED FROM "):])
 		case strings.HasPrefix(msg, "Received disconnect from "):
 			ok = s.receivedDisconnect(&l, msg[len("Received disconnect from "):])
+		case s.ddos && msg == "Read from socket failed: Connection reset by peer":
+			l.kind, l.rule, ok = lineEnd, RuleReadSocket, true // no address; the connection has it
 		}
 	case 'r':
 		if strings.HasPrefix(msg, "refused connect from ") {
@@ -241,6 +257,27 @@ func (s *sshdFilter) read(msg string) sshdLine {
 			if strings.HasPrefix(msg, p) {
 				ok = s.closed(&l, msg[len(p):], preauth)
 				break
+			}
+		}
+		if rest, isFrom := strings.CutPrefix(msg, "Connection from "); isFrom {
+			// LogLevel VERBOSE: "Connection from H port P on A port B[ rdomain "R"]", the first
+			// line of a connection. No failure; it names the connection's address.
+			h, t, _ := strings.Cut(rest, " port ")
+			if d := digits(t); d > 0 && strings.HasPrefix(t[d:], " on ") {
+				l.kind = lineInfo
+				l.addr, ok = parseAddr(h)
+			}
+		}
+	case 'S':
+		if rest, isAudit := strings.CutPrefix(msg, "SSH: Server;Ltype: "); isAudit {
+			// Red Hat's crypto audit line: "SSH: Server;Ltype: Version;Remote: H-P;...": no failure;
+			// it names the connection's address.
+			if _, t, found := strings.Cut(rest, ";Remote: "); found {
+				t, _, _ = strings.Cut(t, ";")
+				if i := strings.LastIndexByte(t, '-'); i > 0 && digits(t[i+1:]) == len(t)-i-1 {
+					l.kind = lineInfo
+					l.addr, ok = parseAddr(t[:i])
+				}
 			}
 		}
 	case 'B':
@@ -310,6 +347,37 @@ func trimKernelPrefix(s string) string {
 		return u
 	}
 	return s
+}
+
+// trimSolarisID drops the "[ID 800047 auth.info] " that Solaris' syslog puts before a message.
+func trimSolarisID(s string) string {
+	t, ok := strings.CutPrefix(s, "[ID ")
+	if !ok {
+		return s
+	}
+	d := digits(t)
+	if d == 0 || len(t) <= d || t[d] != ' ' {
+		return s
+	}
+	fac, rest, ok := strings.Cut(t[d+1:], "] ")
+	if !ok || fac == "" || strings.IndexByte(fac, ' ') >= 0 {
+		return s
+	}
+	return rest
+}
+
+// kexIdentification reports whether s, after "kex_exchange_identification: ", is a client that
+// never sent its identification: "[read: ]Connection closed by remote host", "... reset by peer",
+// or "client sent invalid protocol identifier ...".
+func kexIdentification(s string) bool {
+	s = strings.TrimPrefix(s, "read: ")
+	for _, p := range []string{"Connection closed by remote host", "Connection reset by peer", "connection closed by remote host",
+		"connection reset by peer", "Client sent invalid protocol identifier", "client sent invalid protocol identifier"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // portAfter returns the port sshd wrote after the address a: the number of the last "A port N"

@@ -122,6 +122,11 @@ var sshdCases = []sshdCase{
 	fromDDoS("timeout 9.8 ipv6", "Timeout before authentication for connection from 2001:db8::134 to 2001:db8::1, pid = 4242", "2001:db8::134"),
 	fromDDoS("closed from authenticating", "Connection closed from authenticating user root 192.0.2.135 port 46038 [preauth]", "192.0.2.135"),
 	fromDDoS("disconnected by invalid", "Disconnected by invalid user x 192.0.2.136 port 46038 [preauth]", "192.0.2.136"),
+	all("solaris id prefix", "[ID 800047 auth.info] Failed password for root from 192.0.2.137 port 22 ssh2", "192.0.2.137"),
+	sshdCase{"solaris id prefix bad", "[ID x auth.info] Failed password for root from 192.0.2.138 port 22 ssh2", "", "", ""},
+	sshdCase{"connection from is no failure", "Connection from 192.0.2.139 port 4000 on 192.0.2.1 port 22 rdomain \"\"", "", "", ""},
+	sshdCase{"audit line is no failure", "SSH: Server;Ltype: Kex;Remote: 192.0.2.139-4000;Enc: aes128-ctr;MAC: hmac-sha2-256;Compression: none", "", "", ""},
+	sshdCase{"negotiate without address", "fatal: Unable to negotiate a key exchange method [preauth]", "", "", ""},
 	// raw control characters: not sshd's (sshd escapes them)
 	sshdCase{"raw newline", "Failed password for root from 198.51.100.24 port 22 ssh2\n from 198.51.100.25 port 22 ssh2", "", "", ""},
 	sshdCase{"raw nul", "Failed password for root\x00 from 198.51.100.26 port 22 ssh2", "", "", ""},
