@@ -25,10 +25,10 @@ const hostQueue = 1024
 // Start runs the actions of the daemon's configuration until ctx is done: it subscribes to the
 // daemon's events, follows reloads (a changed configuration is seen with the next event), and at stop
 // lets the queued runs finish for a few seconds and sends the digests still waiting. Outcomes go to
-// log.
-func Start(ctx context.Context, h Host, log Logger) error {
+// rep, which logs and counts them.
+func Start(ctx context.Context, h Host, rep *Reporter) error {
 	host := HostName()
-	env := Env{Host: host, Redact: HostIdentity(host), Reporter: &Reporter{Log: log}}
+	env := Env{Host: host, Redact: HostIdentity(host), Reporter: rep}
 	r := &running{h: h, env: env, set: NewSet(env.Reporter)}
 	r.configure()
 	h.Subscribe(hostQueue, r.handle)

@@ -47,11 +47,15 @@ command = ["/bin/true", "{address}"]
 	h.cfg.Store(parse(`["hook"]`))
 	log := &recordingLog{}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := Start(ctx, h, log); err != nil {
+	rep := &Reporter{Log: log}
+	if err := Start(ctx, h, rep); err != nil {
 		t.Fatal(err)
 	}
 	h.hub.Publish(banEvent("192.0.2.7"))
 	sent := log.wait(t, events.MsgActionSent, 1)
+	if c := rep.Counts(); len(c) != 1 || c[0] != (Count{Name: "hook", Sent: 1}) {
+		t.Errorf("counts after one run: %+v", c)
+	}
 	if sent[0].fields[events.FieldAction] != "hook" || sent[0].fields[events.FieldAddress] != "192.0.2.7" {
 		t.Fatalf("entry %+v", sent[0])
 	}

@@ -2,8 +2,10 @@ package actions
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -16,10 +18,53 @@ type Logger interface {
 	Event(id string, pri journal.Priority, fields map[string]string, format string, args ...any)
 }
 
-// Reporter writes the actions' outcomes as journal events. A nil *Reporter, or one with a nil
-// Logger, reports nothing.
+// Reporter writes the actions' outcomes as journal events and counts them per action, for the
+// metrics endpoint (Counts). A nil *Reporter reports and counts nothing; one with a nil Logger only
+// counts.
 type Reporter struct {
 	Log Logger
+
+	mu     sync.Mutex
+	counts map[string]*Count
+}
+
+// Count is one action's outcomes since the daemon started.
+type Count struct {
+	Name                            string
+	Sent, Failed, Dropped, TimedOut uint64
+}
+
+// count adds to the outcomes of action name.
+func (r *Reporter) count(name string, add func(c *Count)) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.counts == nil {
+		r.counts = map[string]*Count{}
+	}
+	c := r.counts[name]
+	if c == nil {
+		c = &Count{Name: name}
+		r.counts[name] = c
+	}
+	add(c)
+}
+
+// Counts returns every action's outcomes so far, by name.
+func (r *Reporter) Counts() []Count {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Count, 0, len(r.counts))
+	for _, c := range r.counts {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 func (r *Reporter) fields(name, typ string, ev *events.Event) map[string]string {
@@ -49,6 +94,7 @@ func about(ev *events.Event) string {
 
 // Sent reports a run that did its work; ev is nil for a digest that covers several events.
 func (r *Reporter) Sent(name, typ string, ev *events.Event, note string, took time.Duration) {
+	r.count(name, func(c *Count) { c.Sent++ })
 	if note != "" {
 		note = ": " + oneLine(note)
 	}
@@ -63,6 +109,7 @@ func (r *Reporter) Skipped(name, typ string, ev *events.Event, why string) {
 
 // Failed reports a run that failed, and why.
 func (r *Reporter) Failed(name, typ string, ev *events.Event, err error) {
+	r.count(name, func(c *Count) { c.Failed++ })
 	f := r.fields(name, typ, ev)
 	why := oneLine(err.Error())
 	f[events.FieldError] = why
@@ -71,6 +118,7 @@ func (r *Reporter) Failed(name, typ string, ev *events.Event, err error) {
 
 // TimedOut reports a run stopped at its timeout (an exec action's process group killed).
 func (r *Reporter) TimedOut(name, typ string, ev events.Event, timeout time.Duration, err error) {
+	r.count(name, func(c *Count) { c.TimedOut++ })
 	f := r.fields(name, typ, &ev)
 	why := oneLine(err.Error())
 	f[events.FieldError] = why
@@ -79,6 +127,7 @@ func (r *Reporter) TimedOut(name, typ string, ev events.Event, timeout time.Dura
 
 // Dropped reports events an action's full queue lost.
 func (r *Reporter) Dropped(name, typ string, n uint64, queue int) {
+	r.count(name, func(c *Count) { c.Dropped += n })
 	f := r.fields(name, typ, nil)
 	f[events.FieldDropped] = strconv.FormatUint(n, 10)
 	r.event(events.MsgActionDropped, journal.PriWarning, f,

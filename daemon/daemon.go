@@ -143,6 +143,8 @@ type Daemon struct {
 	notes       []func()       // journal entries of failures and trusts, written by unlock
 	pubMu       sync.Mutex     // taken before mu is let go with an outbox, held while publishing it
 	tally       *metrics.Tally // bans and unbans counted for the metrics endpoint, a Hub subscriber
+	// metricsFills add the plugins' parts to each scrape (Host.AddMetrics); set before the main loop runs.
+	metricsFills []func(*metrics.Snapshot)
 
 	running      atomic.Pointer[config.Config] // cfg, for the plugins' goroutines
 	pluginCancel context.CancelFunc

@@ -69,5 +69,9 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	s.Checkpoint.LastSaved = d.lastSave
 	s.Checkpoint.Failures = d.saver.failures()
 	d.tally.Fill(&s)
+	s.Subscribers = d.hub.Stats()
+	for _, fill := range d.metricsFills {
+		fill(&s)
+	}
 	return s
 }

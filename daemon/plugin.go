@@ -9,6 +9,7 @@ import (
 	"github.com/gaoler/gaoler/config"
 	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/jails"
+	"github.com/gaoler/gaoler/metrics"
 )
 
 // Plugin is a capability that runs inside gaolerd beside the jails: actions, metrics, the fleet. It
@@ -140,6 +141,14 @@ func (h *Host) Stats() ([]JailStats, error) {
 		}
 	})
 	return out, err
+}
+
+// AddMetrics adds fill to every metrics scrape: it fills in the plugin's part of the Snapshot (the
+// actions' outcomes, the fleet's state). Call it from Start (which runs before the daemon serves
+// anything, so no lock is needed). fill runs on the daemon's main loop at each scrape: it must be quick,
+// take only the plugin's own locks, and not call the Host.
+func (h *Host) AddMetrics(fill func(s *metrics.Snapshot)) {
+	h.d.metricsFills = append(h.d.metricsFills, fill)
 }
 
 // HubStats returns the Hub's counters for every subscriber (queued, handled, dropped), the daemon's
