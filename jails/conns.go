@@ -71,11 +71,11 @@ func (t *Tracker) Next(e events.Entry) Result {
 	return t.c.next(&l, e.PID, e.Time.UnixNano())
 }
 
-// connKey names a connection: its sshd process, or with no process id its client's address and port.
+// connKey names a connection: its sshd process, or with no process id (pid 0) its client's address
+// and port.
 type connKey struct {
 	pid  int
-	port int
-	addr netip.Addr
+	addr netip.AddrPort
 }
 
 // Where a connection's current attempt stands: the lines that report one rejected attempt come in
@@ -109,18 +109,34 @@ type conn struct {
 // conns is a Tracker's connections: a map for lookup and a list from the most to the least recently
 // heard from, for eviction.
 type conns struct {
-	m    map[connKey]*conn
-	head conn // sentinel
-	max  int
+	pids  map[int]*conn            // connections with a process id
+	addrs map[netip.AddrPort]*conn // connections without one
+	head  conn                     // sentinel
+	max   int
 }
 
 func newConns(max int) *conns {
-	c := &conns{m: make(map[connKey]*conn), max: max}
+	c := &conns{pids: make(map[int]*conn), addrs: make(map[netip.AddrPort]*conn), max: max}
 	c.head.next, c.head.prev = &c.head, &c.head
 	return c
 }
 
-func (c *conns) len() int { return len(c.m) }
+func (c *conns) len() int { return len(c.pids) + len(c.addrs) }
+
+func (c *conns) lookup(k connKey) *conn {
+	if k.pid > 0 {
+		return c.pids[k.pid]
+	}
+	return c.addrs[k.addr]
+}
+
+func (c *conns) store(k connKey, x *conn) {
+	if k.pid > 0 {
+		c.pids[k.pid] = x
+	} else {
+		c.addrs[k.addr] = x
+	}
+}
 
 // get returns the connection of k, fresh if it is not known, has been idle longer than ConnIdle at
 // now, or has another address than addr (its process id was reused); it moves to the front.
@@ -128,17 +144,17 @@ func (c *conns) get(k connKey, addr netip.Addr, now int64) *conn {
 	for s := c.head.prev; s != &c.head && now-s.last > int64(ConnIdle); s = c.head.prev {
 		c.remove(s)
 	}
-	x := c.m[k]
+	x := c.lookup(k)
 	if x != nil && (now-x.last > int64(ConnIdle) || addr.IsValid() && x.addr.IsValid() && x.addr != addr) {
 		prev, next := x.prev, x.next
 		*x = conn{key: k, prev: prev, next: next} // a new connection in the old one's place
 	}
 	if x == nil {
-		if len(c.m) >= c.max {
+		if c.len() >= c.max {
 			c.remove(c.head.prev)
 		}
 		x = &conn{key: k}
-		c.m[k] = x
+		c.store(k, x)
 	} else {
 		x.prev.next, x.next.prev = x.next, x.prev
 	}
@@ -152,7 +168,11 @@ func (c *conns) get(k connKey, addr netip.Addr, now int64) *conn {
 }
 
 func (c *conns) remove(x *conn) {
-	delete(c.m, x.key)
+	if x.key.pid > 0 {
+		delete(c.pids, x.key.pid)
+	} else {
+		delete(c.addrs, x.key.addr)
+	}
 	x.prev.next, x.next.prev = x.next, x.prev
 	x.prev, x.next = nil, nil
 }
@@ -179,12 +199,11 @@ func (c *conns) next(l *sshdLine, pid int, now int64) Result {
 		pid = l.pid
 	}
 	var k connKey
-	switch {
-	case pid > 0:
+	if pid > 0 {
 		k = connKey{pid: pid}
-	case l.addr.IsValid() && l.port > 0:
-		k = connKey{addr: l.addr, port: l.port}
-	default:
+	} else if port := l.port(); port > 0 && port <= 65535 {
+		k = connKey{addr: netip.AddrPortFrom(l.addr, uint16(port))}
+	} else {
 		return l.alone()
 	}
 	x := c.get(k, l.addr, now)
@@ -325,12 +344,12 @@ const (
 // snapshot returns the connections from the least to the most recently heard from (the eviction
 // order), or nil.
 func (c *conns) snapshot() []ConnState {
-	if c == nil || len(c.m) == 0 {
+	if c == nil || c.len() == 0 {
 		return nil
 	}
-	out := make([]ConnState, 0, len(c.m))
+	out := make([]ConnState, 0, c.len())
 	for x := c.head.prev; x != &c.head; x = x.prev {
-		cs := ConnState{PID: x.key.pid, Port: x.key.port, Addr: x.addr, User: x.user, Last: x.last,
+		cs := ConnState{PID: x.key.pid, Port: int(x.key.addr.Port()), Addr: x.addr, User: x.user, Last: x.last,
 			Pending: x.pending, Flags: int(x.open) & connFlagOpen}
 		for _, f := range []struct {
 			on  bool
@@ -352,28 +371,28 @@ func (c *conns) restore(cs []ConnState) {
 	if c == nil {
 		return
 	}
-	c.m = make(map[connKey]*conn, len(cs))
+	c.pids, c.addrs = make(map[int]*conn), make(map[netip.AddrPort]*conn)
 	c.head.next, c.head.prev = &c.head, &c.head
 	for _, s := range cs {
 		k := connKey{pid: s.PID}
 		if s.PID <= 0 {
-			if !s.Addr.IsValid() || s.Port <= 0 {
+			if !s.Addr.IsValid() || s.Port <= 0 || s.Port > 65535 {
 				continue
 			}
-			k = connKey{addr: s.Addr, port: s.Port}
+			k = connKey{addr: netip.AddrPortFrom(s.Addr, uint16(s.Port))}
 		}
-		if old := c.m[k]; old != nil {
+		if old := c.lookup(k); old != nil {
 			c.remove(old)
 		}
 		x := &conn{key: k, addr: s.Addr, user: s.User, last: s.Last, pending: s.Pending,
 			open: uint8(s.Flags & connFlagOpen), several: s.Flags&connFlagSeveral != 0, counted: s.Flags&connFlagCounted != 0,
 			lastCounted: s.Flags&connFlagLastCounted != 0, maxTries: s.Flags&connFlagMaxTries != 0, ended: s.Flags&connFlagEnded != 0,
 			final: s.Flags&connFlagFinal != 0}
-		c.m[k] = x
+		c.store(k, x)
 		x.prev, x.next = &c.head, c.head.next
 		c.head.next.prev = x
 		c.head.next = x
-		if len(c.m) > c.max {
+		if c.len() > c.max {
 			c.remove(c.head.prev)
 		}
 	}

@@ -118,7 +118,7 @@ type sshdLine struct {
 	kind   lineKind
 	rule   string
 	addr   netip.Addr // invalid: the line names no address
-	port   int        // the client's port, 0 when the line names none
+	msg    string     // the message, as the rules read it (for port)
 	user   string     // the user name the line names, without "invalid user " ("" when none)
 	method string     // Failed and Accepted lines
 	pid    int        // "Timeout before authentication for connection ..., pid = N": the connection's process
@@ -303,10 +303,17 @@ func (s *sshdFilter) read(msg string) sshdLine {
 	if !ok {
 		return sshdLine{}
 	}
-	if l.addr.IsValid() {
-		l.port = portAfter(msg, l.addr)
-	}
+	l.msg = msg
 	return l
+}
+
+// port returns the client's port the line names after its address, or 0. Only a connection without
+// a process id needs it, so it is found on demand.
+func (l *sshdLine) port() int {
+	if !l.addr.IsValid() {
+		return 0
+	}
+	return portAfter(l.msg, l.addr)
 }
 
 // hasControl reports whether s holds a C0 control character or DEL. sshd escapes them in everything
@@ -314,7 +321,18 @@ func (s *sshdFilter) read(msg string) sshdLine {
 // line: "Failed password for root from 192.0.2.1 port 22 ssh2\n from 192.0.2.2 port 22 ssh2" is one
 // MESSAGE that no sshd wrote.
 func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte below 0x20, or 0x7f (x^0x7f...7f has a zero byte): the classic "has a byte less
+		// than n" test, on eight bytes at once.
+		if (x-0x20*ones)&^x&highs != 0 || (x^0x7f*ones-ones)&^(x^0x7f*ones)&highs != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] == 0x7f {
 			return true
 		}

@@ -1,6 +1,7 @@
 package jails
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -348,4 +349,27 @@ func containsAddrToken(msg string, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// TestHasControl compares the eight-bytes-at-a-time scan with the plain one.
+func TestHasControl(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 200000; i++ {
+		b := make([]byte, rng.IntN(40))
+		for k := range b {
+			b[k] = byte(0x20 + rng.IntN(0x5f)) // printable
+			if rng.IntN(20) == 0 {
+				b[k] = byte(rng.IntN(256))
+			}
+		}
+		want := false
+		for _, c := range b {
+			if c < 0x20 || c == 0x7f {
+				want = true
+			}
+		}
+		if got := hasControl(string(b)); got != want {
+			t.Fatalf("hasControl(%q) = %v, want %v", b, got, want)
+		}
+	}
 }
