@@ -129,7 +129,6 @@ func TestUnitDirectives(t *testing.T) {
 		"Service.NotifyAccess":            "main",
 		"Service.ExecStartPre":            "/usr/sbin/gaolerd --check",
 		"Service.ExecStart":               "/usr/sbin/gaolerd",
-		"Service.ExecReload":              "/bin/kill -HUP $MAINPID",
 		"Service.WatchdogSec":             "30s",
 		"Service.Restart":                 "on-failure",
 		"Service.StateDirectory":          "gaoler",
@@ -155,6 +154,10 @@ func TestUnitDirectives(t *testing.T) {
 		if got := d[k]; len(got) != 1 || got[0] != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
+	}
+	// The reload checks the config before it signals: a broken one fails `systemctl reload` visibly.
+	if got := d["Service.ExecReload"]; strings.Join(got, "\n") != "/usr/sbin/gaolerd --check\n/bin/kill -HUP $MAINPID" {
+		t.Errorf("ExecReload = %q, want gaolerd --check, then kill -HUP $MAINPID", got)
 	}
 	if got := d["Service.SystemCallFilter"]; len(got) == 0 || got[0] != "@system-service" {
 		t.Errorf("SystemCallFilter = %q, want @system-service first", got)

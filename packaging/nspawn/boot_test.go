@@ -208,16 +208,42 @@ func TestBootedPackage(t *testing.T) {
 	})
 
 	t.Run("reload", func(t *testing.T) {
-		// A broken drop-in: the reload is refused with the file and line, the old config stays.
+		// A broken drop-in: systemctl reload fails visibly (ExecReload runs gaolerd --check first),
+		// naming the file and line in systemctl status; gaolerd is not signalled, keeps its running
+		// config and its bans.
+		const kept = "198.51.100.77"
+		c.run(t, 30*time.Second, "gaoler ban sshd "+kept+" --for 1h")
+		bannedUntil := elementExpiry(t, c, "sshd_v4", kept)
 		c.run(t, 10*time.Second, "printf '[jail.sshd]\\nmaxretry = \"three\"\\n' >/etc/gaoler/jail.d/80-broken.toml")
-		c.run(t, 30*time.Second, "systemctl reload gaolerd")
+		out, err := c.exec(30*time.Second, "systemctl reload gaolerd")
+		if err == nil {
+			t.Errorf("systemctl reload gaolerd with a broken drop-in exited 0:\n%s", out)
+		}
+		t.Logf("systemctl reload gaolerd with a broken drop-in: %v\n%s", err, strings.TrimSpace(out))
+		st, _ := c.exec(10*time.Second, "systemctl status --no-pager --lines=20 gaolerd")
+		if !strings.Contains(st, "80-broken.toml:2") {
+			t.Errorf("systemctl status gaolerd after the refused reload does not name 80-broken.toml:2:\n%s", st)
+		}
+		// gaoler reload asks the daemon itself, which refuses the config the same way.
+		out, err = c.exec(30*time.Second, "gaoler reload")
+		if err == nil || !strings.Contains(out, "80-broken.toml:2") {
+			t.Errorf("gaoler reload with a broken drop-in: %v\n%s", err, out)
+		}
 		bad := c.waitFor(t, 10*time.Second, "config error entry",
 			"journalctl -b -u gaolerd -o cat MESSAGE_ID="+configErrorMessageID+" | grep .")
-		t.Logf("config error on reload: %s", strings.TrimSpace(bad))
 		if !strings.Contains(bad, "80-broken.toml:2") {
-			t.Errorf("the config error does not name 80-broken.toml:2")
+			t.Errorf("the daemon's config error does not name 80-broken.toml:2:\n%s", bad)
 		}
 		c.run(t, 10*time.Second, "rm /etc/gaoler/jail.d/80-broken.toml && systemctl is-active gaolerd")
+		if show := c.run(t, 10*time.Second, "systemctl show -p NRestarts,MainPID gaolerd"); !strings.Contains(show, "NRestarts=0\n") {
+			t.Errorf("gaolerd restarted on a refused reload:\n%s", show)
+		}
+		if got := elementExpiry(t, c, "sshd_v4", kept); !bannedUntil.IsZero() {
+			if d := got.Sub(bannedUntil); d < -3*time.Second || d > 3*time.Second {
+				t.Errorf("the ban of %s ends at %v after the refused reloads, %v from before", kept, got.Format(time.TimeOnly), d.Round(time.Second))
+			}
+		}
+		c.run(t, 30*time.Second, "gaoler unban sshd "+kept)
 		if st := c.run(t, 10*time.Second, "gaoler status sshd"); !strings.Contains(st, "Total failed") {
 			t.Errorf("gaoler status sshd after a refused reload:\n%s", st)
 		}

@@ -183,12 +183,14 @@ func (c *container) console() string {
 	return "--- systemd-nspawn output ---\n" + string(b)
 }
 
-// exec runs a shell script inside the container (all of PID 1's namespaces, a clean environment) and
-// returns its combined output and error; the script is killed after timeout.
+// exec runs a shell script inside the container (all of PID 1's namespaces, its root and working
+// directory, a clean environment) and returns its combined output and error; the script is killed
+// after timeout. The root is given explicitly (-r): where the test itself runs in a chroot, entering
+// the mount namespace alone leaves the script at the namespace's root, which is the host's.
 func (c *container) exec(timeout time.Duration, script string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(c.pid1), "-a", "--",
+	cmd := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(c.pid1), "-a", "-r", "-w", "--",
 		"/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/root", "LANG=C.UTF-8", "TERM=dumb", "DEBIAN_FRONTEND=noninteractive", "SYSTEMD_PAGER=",
 		"SYSTEMD_COLORS=0", "/bin/sh", "-c", script)
