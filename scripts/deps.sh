@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(build-essential gcc libc6-dev pkg-config libsystemd-dev ca-certificates systemd systemd-journal-remote
       systemd-container debootstrap nftables iproute2 openssh-server openssh-client sshpass dbus dbus-daemon
-      procps util-linux psmisc dpkg-dev debhelper fakeroot lintian
+      procps util-linux psmisc dpkg-dev debhelper fakeroot lintian man-db
       python3-aiosmtpd)  # actions: a real SMTP server on loopback for the mail tests
 minimal=no
 [ "${1:-}" = "--minimal" ] && minimal=yes
