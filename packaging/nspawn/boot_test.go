@@ -220,8 +220,9 @@ func TestBootedPackage(t *testing.T) {
 			t.Errorf("systemctl reload gaolerd with a broken drop-in exited 0:\n%s", out)
 		}
 		t.Logf("systemctl reload gaolerd with a broken drop-in: %v\n%s", err, strings.TrimSpace(out))
-		st, _ := c.exec(10*time.Second, "systemctl status --no-pager --lines=20 gaolerd")
-		if !strings.Contains(st, "80-broken.toml:2") {
+		// journald takes the check's stderr from a stream: give it a moment to show in the status.
+		if _, err := c.exec(15*time.Second, pollScript(10*time.Second, "systemctl status --no-pager --lines=20 gaolerd | grep -qF 80-broken.toml:2")); err != nil {
+			st, _ := c.exec(10*time.Second, "systemctl status --no-pager --lines=20 gaolerd")
 			t.Errorf("systemctl status gaolerd after the refused reload does not name 80-broken.toml:2:\n%s", st)
 		}
 		// gaoler reload asks the daemon itself, which refuses the config the same way.
