@@ -35,6 +35,9 @@ func baseJail() Jail {
 			IgnoreIP:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 			IgnoreSelf: true,
 			IPv6Prefix: 128,
+			// The scale settings: how many failure windows a jail keeps, and when a /64 of
+			// rotating IPv6 addresses is banned whole.
+			IPv6SubnetLimit: jails.DefaultIPv6SubnetLimit,
 			Increment: jails.Increment{
 				Enabled: false,
 				Factor:  2,
@@ -50,7 +53,7 @@ var (
 	rootKeys      = []string{"daemon", "journal", "defaults", "jail", "filter", "action", "fleet"}
 	daemonKeys    = []string{"state_directory", "firewall", "table"}
 	journalKeys   = []string{"directory", "hot_time"}
-	commonKeys    = append([]string{"bantime", "findtime", "maxretry", "ignoreip", "ignoreself", "blocktype", "ipv6_prefix", "increment", "hooks", "ports", "protocol", "max_tracked"}, append(trustKeys, actionsKeys...)...)
+	commonKeys    = append([]string{"bantime", "findtime", "maxretry", "ignoreip", "ignoreself", "blocktype", "ipv6_prefix", "increment", "hooks", "ports", "protocol", "max_tracked", "ipv6_subnet_limit"}, append(trustKeys, actionsKeys...)...)
 	jailOnlyKeys  = []string{"enabled", "filter", "mode", "journal_match"}
 	incrementKeys = []string{"enabled", "factor", "maxtime", "overalljails"}
 	filterKeys    = []string{"journal_match", "failregex", "ignoreregex"}
@@ -210,6 +213,10 @@ func (c *checker) common(t map[string]any, path []string, j *Jail) {
 		case "max_tracked":
 			if n, ok := c.integer(v, p, 0, math.MaxInt32); ok {
 				s.MaxTracked = n
+			}
+		case "ipv6_subnet_limit":
+			if n, ok := c.integer(v, p, 0, math.MaxInt32); ok {
+				s.IPv6SubnetLimit = n
 			}
 		case "ipv6_prefix":
 			if n, ok := c.integer(v, p, 1, 128); ok {

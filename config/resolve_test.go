@@ -96,6 +96,7 @@ blocktype = "drop"
 ipv6_prefix = 64
 hooks = ["input", "forward"]
 max_tracked = 1000
+ipv6_subnet_limit = 8
 [defaults.increment]
 enabled = true
 factor = 3
@@ -125,7 +126,7 @@ overalljails = true
 			netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::1/128"),
 			netip.MustParsePrefix("198.51.100.7/32"),
 		},
-		IgnoreSelf: false, IPv6Prefix: 64, MaxTracked: 1000,
+		IgnoreSelf: false, IPv6Prefix: 64, MaxTracked: 1000, IPv6SubnetLimit: 8,
 		Increment: jails.Increment{Enabled: true, Factor: 3, MaxTime: 48 * time.Hour},
 		Trust:     defaultTrust(),
 	}

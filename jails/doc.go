@@ -119,8 +119,17 @@
 // ipv6_prefix < 128, for each /N): a ban falls when maxretry failures lie within findtime, judged on the
 // entries' own timestamps, so a backlog is judged as it happened. A ban clears the window. The number
 // of tracked windows per jail is capped (Settings.MaxTracked, DefaultMaxTracked when zero); past the cap
-// the window that failed least recently is forgotten. See BenchmarkTrackedAddressBytes for the memory
-// each one costs.
+// the window that failed least recently is forgotten. The cap is sized (DefaultMaxTracked) so that a
+// flood of distinct addresses too large for it is also too large to matter: see
+// BenchmarkTrackedAddressBytes for the memory each window costs, and TestFloodIsNotAnEvasion.
+//
+// With ipv6_prefix longer than 64, the distinct failing addresses of each IPv6 /64 are counted too
+// (Settings.IPv6SubnetLimit): an attacker rotating through its /64 gets the /64 banned after that many
+// addresses, so rotation neither escapes the jail nor pushes other offenders' windows out. A /64 that
+// holds an ignored address is never banned; its further new addresses are banned one by one.
+//
+// NearBan tells the journal reader whether some window is one failure from its ban: only then is
+// reading the next entry within milliseconds worth the reader's polling.
 //
 // The Engine holds no locks: one goroutine at a time uses it (the daemon guards it with its mutex).
 package jails

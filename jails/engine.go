@@ -119,9 +119,10 @@ type jail struct {
 	narrow   map[netip.Prefix]netip.Prefix // IPv6 /ipv6_prefix -> an ignored prefix inside it
 	noted    map[netip.Prefix]bool         // the narrow prefixes already told to the notice
 	windows  *windows
+	nets     *windows        // per IPv6 /64: its distinct addresses' first failures (Settings.IPv6SubnetLimit)
 	bans     prefixMap[*Ban] // active: installed in the firewall
 	past     prefixMap[*Ban] // decided from a backlog, already over by now(): not installed
-	wide     int             // bans (active or past) shorter than a host prefix
+	wide     int             // bans (active or past) that isWide
 	forgiven map[netip.Prefix]time.Time
 	trusted  map[netip.Addr]*Trust // trust after login (trust.go)
 	lastAt   time.Time             // newest entry seen
@@ -176,7 +177,8 @@ func (e *Engine) SetJail(name string, f *Filter, s Settings) error {
 	if j == nil {
 		j = &jail{
 			name:     name,
-			windows:  newWindows(),
+			windows:  newWindows(s.keep()),
+			nets:     newWindows(s.IPv6SubnetLimit),
 			forgiven: make(map[netip.Prefix]time.Time),
 			trusted:  make(map[netip.Addr]*Trust),
 		}
@@ -184,6 +186,8 @@ func (e *Engine) SetJail(name string, f *Filter, s Settings) error {
 	}
 	j.filter, j.s = f, s
 	j.tracker = j.tracker.withFilter(f)
+	j.windows.setKeep(s.keep())
+	j.nets.setKeep(s.IPv6SubnetLimit)
 	e.retrust(j)
 	var err error
 	var self []netip.Prefix
@@ -194,8 +198,10 @@ func (e *Engine) SetJail(name string, f *Filter, s Settings) error {
 		}
 	}
 	j.setIgnore(s.IgnoreIP, self)
-	for j.windows.len() > j.s.maxTracked() {
-		j.windows.remove(j.windows.stalest().key)
+	j.windows.trim(j.s.maxTracked())
+	j.nets.trim(j.s.maxTracked())
+	if s.IPv6SubnetLimit <= 0 {
+		j.nets.trim(0)
 	}
 	return err
 }
@@ -255,18 +261,70 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 	if t, ok := j.forgiven[k]; ok && at.Before(t) {
 		return true
 	}
-	if j.s.MaxRetry > 1 {
-		w := j.windows.touch(k)
-		if j.windows.len() > j.s.maxTracked() {
-			j.windows.remove(j.windows.stalest().key)
+	if net, ok := j.s.subnet(addr); ok && j.windows.m.at(k) == nil {
+		if p, ok := e.countInSubnet(j, net, at); ok {
+			if !p.IsValid() {
+				p = k
+			}
+			j.windows.remove(k)
+			e.ban(j, p, at, 0, 0, events.Origin{Kind: events.OriginFilter}, rule, []events.Entry{entry})
+			return true
 		}
-		if w.add(at.UnixNano(), int64(j.s.FindTime), j.s.MaxRetry-1) < j.s.MaxRetry {
+	}
+	if j.s.MaxRetry > 1 {
+		w, _ := j.windows.touch(k)
+		j.windows.trim(j.s.maxTracked())
+		if j.windows.add(w, at.UnixNano(), int64(j.s.FindTime)) < j.s.MaxRetry {
 			return true
 		}
 	}
 	j.windows.remove(k)
 	e.ban(j, j.banKey(k, addr, at), at, 0, 0, events.Origin{Kind: events.OriginFilter}, rule, []events.Entry{entry})
 	return true
+}
+
+// countInSubnet counts a new distinct failing address of the /64 net at t. Past the jail's
+// IPv6SubnetLimit within findtime it returns what to ban: net itself, or, when net holds an address
+// the jail ignores (a /64 ban would lock that address out), the failing address alone (the caller's
+// key), which the zero Prefix and true stand for. Admin-forgiven failures do not count.
+func (e *Engine) countInSubnet(j *jail, net netip.Prefix, t time.Time) (netip.Prefix, bool) {
+	if f, ok := j.forgiven[net]; ok && t.Before(f) {
+		return netip.Prefix{}, false
+	}
+	w, _ := j.nets.touch(net)
+	j.nets.trim(j.s.maxTracked())
+	if j.nets.add(w, t.UnixNano(), int64(j.s.FindTime)) <= j.s.IPv6SubnetLimit {
+		return netip.Prefix{}, false
+	}
+	if j.holdsIgnored(net) {
+		// Keep the /64's count full: every further new address of it is banned at once.
+		return netip.Prefix{}, true
+	}
+	j.nets.remove(net)
+	return net, true
+}
+
+// holdsIgnored reports whether p contains an address the jail ignores, or overlaps a prefix it does.
+func (j *jail) holdsIgnored(p netip.Prefix) bool {
+	for _, q := range j.ignore {
+		if q.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// NearBan reports whether some address (or prefix) of some jail may be one failure from its ban: a
+// jail with maxretry 1, or a window holding maxretry-1 failures. It may say so for a window whose
+// oldest failure has left findtime since (until the next failure or Expire looks at it), never the
+// other way round. The journal reader polls fast only while it is true.
+func (e *Engine) NearBan() bool {
+	for _, j := range e.jails {
+		if j.filter != nil && (j.s.MaxRetry <= 1 || j.windows.full > 0 || j.nets.full > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // ignored reports whether the jail ignores a.
@@ -297,13 +355,17 @@ func (j *jail) covering(a netip.Addr) *Ban {
 	if b := j.past.at(host); b != nil {
 		return b
 	}
-	if a.Is6() && j.s.IPv6Prefix > 0 && j.s.IPv6Prefix < 128 {
+	if a.Is6() {
+		// The jail's own prefix for IPv6 offenders, and the /64 that IPv6SubnetLimit bans.
 		k := j.s.key(a)
-		if b := j.bans.at(k); b != nil {
-			return b
-		}
-		if b := j.past.at(k); b != nil {
-			return b
+		n, _ := a.Prefix(64)
+		for _, p := range [2]netip.Prefix{k, n} {
+			if b := j.bans.at(p); b != nil {
+				return b
+			}
+			if b := j.past.at(p); b != nil {
+				return b
+			}
 		}
 	}
 	if j.wide == 0 {
@@ -341,6 +403,12 @@ func (e *Engine) previous(j *jail, p netip.Prefix) int {
 // this host's history does). A ban already over by now() is recorded (history, totals) but neither
 // installed nor announced.
 func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, count int, o events.Origin, rule string, entries []events.Entry) (Ban, error) {
+	// The entries' strings are usually slices of a whole journal batch's text: a ban that kept them
+	// would keep the batch alive (a flood of 200,000 bans would keep every batch it was read from).
+	for i := range entries {
+		entries[i].Message = strings.Clone(entries[i].Message)
+		entries[i].Cursor = strings.Clone(entries[i].Cursor)
+	}
 	prev := e.previous(j, p)
 	if d <= 0 {
 		d = j.s.banTime(prev)
@@ -379,7 +447,7 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, cou
 
 // setBan stores b in m (j.bans or j.past), keeping the count of wide prefixes.
 func (j *jail) setBan(m *prefixMap[*Ban], b *Ban) {
-	if old := m.at(b.Prefix); old == nil && b.Prefix.Bits() < b.Prefix.Addr().BitLen() {
+	if old := m.at(b.Prefix); old == nil && isWide(b.Prefix) {
 		j.wide++
 	}
 	m.set(b.Prefix, b)
@@ -391,6 +459,12 @@ func (j *jail) dropBan(m *prefixMap[*Ban], p netip.Prefix) {
 		j.wide--
 	}
 	m.del(p)
+}
+
+// isWide reports whether covering must search for p among all bans: a prefix wider than a host that
+// is not an IPv6 /64 (covering looks those up directly).
+func isWide(p netip.Prefix) bool {
+	return p.Bits() < p.Addr().BitLen() && !(p.Addr().Is6() && p.Bits() == 64)
 }
 
 // target finds the jail of a manual ban or unban and parses its address (see parseTarget).
@@ -544,6 +618,7 @@ func (e *Engine) Unban(jailName, addr string, by events.Origin) (Ban, error) {
 func (e *Engine) unban(j *jail, b *Ban, reason string, by events.Origin) error {
 	j.dropBan(&j.bans, b.Prefix)
 	j.windows.remove(b.Prefix)
+	j.nets.remove(b.Prefix)
 	j.forgiven[b.Prefix] = e.now()
 	err := e.fw.Unban(j.name, b.Prefix)
 	e.ev.Unbanned(*b, reason, by)
@@ -640,8 +715,10 @@ func (e *Engine) Expire(now time.Time) []Ban {
 				delete(j.forgiven, p)
 			}
 		}
-		for w := j.windows.stalest(); w != nil && w.newest() < cutoff.UnixNano(); w = j.windows.stalest() {
-			j.windows.remove(w.key)
+		for _, ws := range [2]*windows{j.windows, j.nets} {
+			for w := ws.stalest(); w != nil && w.newest() < cutoff.UnixNano(); w = ws.stalest() {
+				ws.remove(w.key)
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b Ban) int {

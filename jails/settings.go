@@ -7,10 +7,16 @@ import (
 )
 
 // DefaultMaxTracked is the number of failure windows a jail keeps when Settings.MaxTracked is 0. Past
-// it, the window that failed least recently is forgotten. At about 175 bytes per tracked address
-// (BenchmarkTrackedAddressBytes, maxretry 5) this bounds a jail's windows to some 18 MB under a flood of distinct
-// addresses.
-const DefaultMaxTracked = 100000
+// it, the window that failed least recently is forgotten, so the cap is what an attacker with more
+// addresses than it could use to evade: it is sized so that evading takes more than a million distinct
+// addresses failing within findtime, while a jail's windows stay bounded (at the bytes per tracked
+// address BenchmarkTrackedAddressBytes reports, about 130 MiB at the cap; a flood of 200,000
+// distinct addresses costs a fifth of that).
+const DefaultMaxTracked = 1_000_000
+
+// DefaultIPv6SubnetLimit is the ipv6_subnet_limit of the shipped configuration: an IPv6 /64 of which
+// more than this many distinct addresses failed within findtime is banned whole.
+const DefaultIPv6SubnetLimit = 16
 
 // HistoryRetention is how long the engine remembers that a prefix was banned after its last ban
 // ended, for repeat-offender increments.
@@ -29,6 +35,12 @@ type Settings struct {
 	Increment  Increment
 	// MaxTracked caps the failure windows kept for the jail; 0 is DefaultMaxTracked.
 	MaxTracked int
+	// IPv6SubnetLimit, when IPv6Prefix is longer than 64, also counts the distinct addresses of each
+	// /64 that failed within findtime, and bans the /64 when more than this many did: an attacker
+	// rotating through its /64 is banned instead of filling the jail's windows. A /64 holding an
+	// address the jail ignores is never banned: past the limit, each of its new failing addresses is
+	// banned alone. 0 counts nothing.
+	IPv6SubnetLimit int
 	// Trust is the trust after login (trust.go).
 	Trust TrustSettings
 }
@@ -66,6 +78,20 @@ func (s *Settings) maxTracked() int {
 	}
 	return DefaultMaxTracked
 }
+
+// subnet returns the /64 whose distinct failing addresses are counted for a, and false when none is
+// (IPv4, ipv6_prefix 64 or shorter, no limit).
+func (s *Settings) subnet(a netip.Addr) (netip.Prefix, bool) {
+	if !a.Is6() || s.IPv6SubnetLimit <= 0 || (s.IPv6Prefix > 0 && s.IPv6Prefix <= 64) {
+		return netip.Prefix{}, false
+	}
+	p, _ := a.Prefix(64)
+	return p, true
+}
+
+// keep is how many failure timestamps a window holds: maxretry-1 (the failure that reaches maxretry
+// bans instead).
+func (s *Settings) keep() int { return max(s.MaxRetry-1, 0) }
 
 // key returns what a failure from a is counted and banned by: the address, or its IPv6 /N.
 func (s *Settings) key(a netip.Addr) netip.Prefix {

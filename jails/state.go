@@ -22,7 +22,10 @@ type State struct {
 type JailState struct {
 	Name string `json:"name"`
 	// Windows are listed from the least to the most recently failed, which is the eviction order.
-	Windows  []WindowState   `json:"windows,omitempty"`
+	Windows []WindowState `json:"windows,omitempty"`
+	// Nets count the distinct failing addresses of IPv6 /64s (Settings.IPv6SubnetLimit), in the
+	// same order: each time is an address's first failure.
+	Nets     []WindowState   `json:"nets,omitempty"`
 	Bans     []Ban           `json:"bans,omitempty"`
 	Past     []Ban           `json:"past,omitempty"` // decided from a backlog after they had ended
 	Forgiven []ForgivenState `json:"forgiven,omitempty"`
@@ -74,19 +77,8 @@ func (e *Engine) Snapshot() State {
 		if len(js.Past) == 0 {
 			js.Past = nil
 		}
-		// One allocation for every window's times: a checkpoint of 20,000 tracked addresses is
-		// taken once a second under attack.
-		total := 0
-		j.windows.each(func(w *window) { total += len(w.times) })
-		times := make([]int64, 0, total)
-		if n := j.windows.len(); n > 0 {
-			js.Windows = make([]WindowState, 0, n)
-		}
-		j.windows.each(func(w *window) {
-			start := len(times)
-			times = append(times, w.times...)
-			js.Windows = append(js.Windows, WindowState{Prefix: w.key, Times: times[start:len(times):len(times)]})
-		})
+		js.Windows = j.windows.snapshot()
+		js.Nets = j.nets.snapshot()
 		for p, at := range j.forgiven {
 			js.Forgiven = append(js.Forgiven, ForgivenState{Prefix: p, At: at})
 		}
@@ -111,6 +103,37 @@ func (e *Engine) Snapshot() State {
 		}
 	}
 	return s
+}
+
+// snapshot returns the windows from the least to the most recently failed, or nil when there are none.
+func (ws *windows) snapshot() []WindowState {
+	if ws.len() == 0 {
+		return nil
+	}
+	// One allocation for every window's times: a checkpoint of 20,000 tracked addresses is taken
+	// once a second under attack.
+	total := 0
+	ws.each(func(w *window) { total += len(w.times) })
+	times := make([]int64, 0, total)
+	out := make([]WindowState, 0, ws.len())
+	ws.each(func(w *window) {
+		start := len(times)
+		times = append(times, w.times...)
+		out = append(out, WindowState{Prefix: w.key, Times: times[start:len(times):len(times)]})
+	})
+	return out
+}
+
+// restoreWindows adds saved windows (stalest first) to ws, keeping the most recent max.
+func restoreWindows(ws *windows, saved []WindowState, max int) {
+	for i := len(saved) - 1; i >= 0; i-- {
+		s := saved[i]
+		if !s.Prefix.IsValid() || ws.m.at(s.Prefix) != nil {
+			continue
+		}
+		ws.pushBack(&window{key: s.Prefix, times: append([]int64(nil), s.Times...)})
+	}
+	ws.trim(max)
 }
 
 // Restore replaces the engine's windows, bans, forgiveness, totals and history with s. Call it after
@@ -143,22 +166,17 @@ func (e *Engine) Restore(s State) error {
 		if j == nil {
 			continue
 		}
-		j.windows = newWindows()
+		j.windows = newWindows(j.s.keep())
+		j.nets = newWindows(j.s.IPv6SubnetLimit)
 		j.bans = prefixMap[*Ban]{}
 		j.past = prefixMap[*Ban]{}
 		j.wide = 0
 		j.bansMin, j.pastMin = time.Time{}, time.Time{}
 		j.forgiven = make(map[netip.Prefix]time.Time)
 		j.lastAt, j.failed, j.banned = js.LastEntry, js.TotalFailed, js.TotalBanned
-		for i := len(js.Windows) - 1; i >= 0; i-- {
-			ws := js.Windows[i]
-			if !ws.Prefix.IsValid() || j.windows.m.at(ws.Prefix) != nil {
-				continue
-			}
-			j.windows.pushBack(&window{key: ws.Prefix, times: append([]int64(nil), ws.Times...)})
-		}
-		for j.windows.len() > j.s.maxTracked() {
-			j.windows.remove(j.windows.stalest().key)
+		restoreWindows(j.windows, js.Windows, j.s.maxTracked())
+		if j.s.IPv6SubnetLimit > 0 {
+			restoreWindows(j.nets, js.Nets, j.s.maxTracked())
 		}
 		for _, f := range js.Forgiven {
 			j.forgiven[f.Prefix] = f.At

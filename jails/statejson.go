@@ -99,34 +99,10 @@ func (s *State) encode(o *jsonOut) {
 func (js *JailState) encode(o *jsonOut) {
 	b := append(o.b, `{"name":`...)
 	b = AppendJSONString(b, js.Name)
-	if len(js.Windows) > 0 {
-		b = append(b, `,"windows":[`...)
-		for i, w := range js.Windows {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"prefix":`...)
-			b = appendPrefix(b, w.Prefix)
-			b = append(b, `,"times":`...)
-			if w.Times == nil {
-				b = append(b, "null"...)
-			} else {
-				b = append(b, '[')
-				for k, t := range w.Times {
-					if k > 0 {
-						b = append(b, ',')
-					}
-					b = strconv.AppendInt(b, t, 10)
-				}
-				b = append(b, ']')
-			}
-			b = append(b, '}')
-			o.b = b
-			o.spill()
-			b = o.b
-		}
-		b = append(b, ']')
-	}
+	o.b = b
+	encodeWindows(o, "windows", js.Windows)
+	encodeWindows(o, "nets", js.Nets)
+	b = o.b
 	if len(js.Bans) > 0 {
 		b = append(b, `,"bans":`...)
 		o.b = b
@@ -175,6 +151,41 @@ func (js *JailState) encode(o *jsonOut) {
 	b = append(b, `,"total_banned":`...)
 	b = strconv.AppendUint(b, js.TotalBanned, 10)
 	o.b = append(b, '}')
+}
+
+// encodeWindows appends `,"name":[...]` for ws, or nothing when it is empty.
+func encodeWindows(o *jsonOut, name string, ws []WindowState) {
+	if len(ws) == 0 {
+		return
+	}
+	b := append(o.b, `,"`...)
+	b = append(b, name...)
+	b = append(b, `":[`...)
+	for i, w := range ws {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"prefix":`...)
+		b = appendPrefix(b, w.Prefix)
+		b = append(b, `,"times":`...)
+		if w.Times == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '[')
+			for k, t := range w.Times {
+				if k > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, t, 10)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+		o.b = b
+		o.spill()
+		b = o.b
+	}
+	o.b = append(b, ']')
 }
 
 func encodeBans(o *jsonOut, bans []Ban) {
