@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sort"
 	"syscall"
@@ -34,8 +35,8 @@ enabled = true
 	d := startDaemon(t, ns, cfg)
 	d.waitReady(t, ns)
 	pid := d.cmd.Process.Pid
-	net := randomNet(t)
-	addr := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("%s::%x", net, i+1)) }
+	site := uint16(rand.IntN(0xffff))
+	addr := func(i int) netip.Addr { return spreadAddr(site, i) }
 	sender := testenv.StartSender(t, jd.Socket, "sshd")
 	mon := startMonitor(t, ns)
 	bannedAt := func(a netip.Addr, sent time.Time) time.Duration {

@@ -18,6 +18,12 @@ func randomNet(t *testing.T) string {
 	return fmt.Sprintf("2001:db8:%x:%x", rand.IntN(0xffff), rand.IntN(0xffff))
 }
 
+// spreadAddr returns the i-th of many IPv6 addresses, each in a /64 of its own (more than
+// ipv6_subnet_limit failing addresses of one /64 would ban the /64) under a random /48.
+func spreadAddr(site uint16, i int) netip.Addr {
+	return netip.MustParseAddr(fmt.Sprintf("2001:db8:%x:%x::1", site, i+1))
+}
+
 // TestForgedEntriesBanNobody checks the trust rule through the real journald: a failure counts only
 // when journald itself says it comes from root's sshd. An unprivileged user's `logger -t sshd` bans
 // nobody; a user name crafted to contain "from ADDR port 22" never bans ADDR. The entries of a root

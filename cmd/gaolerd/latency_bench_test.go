@@ -45,8 +45,8 @@ func BenchmarkBanLatency(b *testing.B) {
 	mon := startMonitor(b, ns)
 	bare := startBareReader(b)
 	sender := testenv.StartSender(b, testenv.JournalSocket, "sshd")
-	net := fmt.Sprintf("2001:db8:1a7:%x", rand.IntN(0xffff))
-	addr := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("%s::%x", net, i+1)) }
+	site := uint16(rand.IntN(0xffff))
+	addr := func(i int) netip.Addr { return spreadAddr(site, i) }
 
 	// Cold: the first failure after a quiet spell, with the reader blocked in sd_journal_wait.
 	time.Sleep(quiet)
