@@ -262,7 +262,7 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 		return true
 	}
 	if net, ok := j.s.subnet(addr); ok && j.windows.m.at(k) == nil {
-		if p, ok := e.countInSubnet(j, net, at); ok {
+		if p, ok := e.countInSubnet(j, net, addr, at); ok {
 			if !p.IsValid() {
 				p = k
 			}
@@ -283,11 +283,11 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 	return true
 }
 
-// countInSubnet counts a new distinct failing address of the /64 net at t. Past the jail's
+// countInSubnet counts a, a new distinct failing address of the /64 net, at t. Past the jail's
 // IPv6SubnetLimit within findtime it returns what to ban: net itself, or, when net holds an address
-// the jail ignores (a /64 ban would lock that address out), the failing address alone (the caller's
-// key), which the zero Prefix and true stand for. Admin-forgiven failures do not count.
-func (e *Engine) countInSubnet(j *jail, net netip.Prefix, t time.Time) (netip.Prefix, bool) {
+// the jail ignores or trusts (a /64 ban would lock that address out), the failing address alone (the
+// caller's key), which the zero Prefix and true stand for. Admin-forgiven failures do not count.
+func (e *Engine) countInSubnet(j *jail, net netip.Prefix, a netip.Addr, t time.Time) (netip.Prefix, bool) {
 	if f, ok := j.forgiven[net]; ok && t.Before(f) {
 		return netip.Prefix{}, false
 	}
@@ -296,7 +296,7 @@ func (e *Engine) countInSubnet(j *jail, net netip.Prefix, t time.Time) (netip.Pr
 	if j.nets.add(w, t.UnixNano(), int64(j.s.FindTime)) <= j.s.IPv6SubnetLimit {
 		return netip.Prefix{}, false
 	}
-	if j.holdsIgnored(net) {
+	if j.holdsIgnored(net) || j.banKey(net, a, t) != net {
 		// Keep the /64's count full: every further new address of it is banned at once.
 		return netip.Prefix{}, true
 	}

@@ -201,3 +201,21 @@ func TestNearBan(t *testing.T) {
 		t.Error("maxretry 1 is always one failure from a ban")
 	}
 }
+
+// TestIPv6RotationSparesTrusted: a /64 holding an address trusted after its login is not banned
+// whole either.
+func TestIPv6RotationSparesTrusted(t *testing.T) {
+	s := shipped()
+	s.Trust = TrustSettings{After: time.Hour}
+	h := newHarness(t, s)
+	h.e.Login("sshd", LoginEvent{Addr: netip.MustParseAddr("2001:db8:7::1"), Method: "publickey", At: t0})
+	for i := 1; i <= s.IPv6SubnetLimit+1; i++ {
+		h.fail(fmt.Sprintf("2001:db8:7::%x", i+1), time.Duration(i)*time.Second)
+	}
+	if _, ok := h.fw.elems["sshd 2001:db8:7::/64"]; ok {
+		t.Fatal("banned the /64 of an address trusted after its login")
+	}
+	if _, ok := h.fw.elems[fmt.Sprintf("sshd 2001:db8:7::%x/128", s.IPv6SubnetLimit+2)]; !ok {
+		t.Errorf("the address past the limit was not banned alone: %v", h.fw.live())
+	}
+}
