@@ -181,6 +181,9 @@ func (d *Daemon) readerMode() string {
 		return "stopped"
 	}
 	if hot, left := d.reader.Mode(); hot {
+		if left == 0 {
+			return "hot (every failure bans)"
+		}
 		return fmt.Sprintf("hot, %s left", left.Round(time.Second))
 	}
 	return "idle"

@@ -393,6 +393,7 @@ func (d *Daemon) startReader(pos journal.Position) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
+	r.SetNearBan(d.engine.NearBan())
 	d.reader, d.readerCancel = r, cancel
 	done := d.readerDone
 	go func() {
@@ -403,6 +404,7 @@ func (d *Daemon) startReader(pos journal.Position) error {
 				return 0 // stopped: the next reader reads these again, after the last processed cursor
 			}
 			last := d.handleBatch(batch)
+			r.SetNearBan(d.engine.NearBan())
 			if now := time.Now(); d.nextTick(now).Before(d.armed) {
 				select { // the main loop sleeps past something this batch made due
 				case d.kick <- struct{}{}:
@@ -611,6 +613,10 @@ func (d *Daemon) saveNow() {
 func (d *Daemon) tick(now time.Time) {
 	if len(d.engine.Expire(now)) > 0 {
 		d.dirty = true
+	}
+	if d.reader != nil {
+		// Expired windows and manual bans and unbans change what is one failure from a ban.
+		d.reader.SetNearBan(d.engine.NearBan())
 	}
 	d.commit() // a failed Flush is logged there, and tried again at the next commit
 	if n := d.failureLog.take(); n > 0 {

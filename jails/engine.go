@@ -314,17 +314,22 @@ func (j *jail) holdsIgnored(p netip.Prefix) bool {
 	return false
 }
 
-// NearBan reports whether some address (or prefix) of some jail may be one failure from its ban: a
-// jail with maxretry 1, or a window holding maxretry-1 failures. It may say so for a window whose
-// oldest failure has left findtime since (until the next failure or Expire looks at it), never the
-// other way round. The journal reader polls fast only while it is true.
-func (e *Engine) NearBan() bool {
+// NearBan reports whether some address (or prefix) of some jail may be one failure from its ban (a
+// window holding maxretry-1 failures, or a /64 at its ipv6_subnet_limit), and always whether some
+// jail bans at every failure (maxretry 1). It may say near for a window whose oldest failure has left
+// findtime since (until the next failure or Expire looks at it), never the other way round. The
+// journal reader polls fast only while one of them is true.
+func (e *Engine) NearBan() (near, always bool) {
 	for _, j := range e.jails {
-		if j.filter != nil && (j.s.MaxRetry <= 1 || j.windows.full > 0 || j.nets.full > 0) {
-			return true
+		if j.filter == nil {
+			continue
 		}
+		if j.s.MaxRetry <= 1 {
+			return true, true
+		}
+		near = near || j.windows.full > 0 || j.nets.full > 0
 	}
-	return false
+	return near, false
 }
 
 // ignored reports whether the jail ignores a.

@@ -38,7 +38,7 @@ func TestFloodIsNotAnEvasion(t *testing.T) {
 			h.clock.t = at
 			h.e.Handle("sshd", events.Entry{Time: at, Message: m})
 		}
-		if r == rounds-2 && !h.e.NearBan() {
+		if near, _ := h.e.NearBan(); r == rounds-2 && !near {
 			t.Errorf("after %d rounds no window is one failure from its ban", r+1)
 		}
 	}
@@ -49,7 +49,7 @@ func TestFloodIsNotAnEvasion(t *testing.T) {
 	if got := h.e.jails["sshd"].windows.len(); got != 0 {
 		t.Errorf("%d windows left after every offender was banned", got)
 	}
-	if h.e.NearBan() {
+	if near, _ := h.e.NearBan(); near {
 		t.Error("NearBan with every offender banned")
 	}
 }
@@ -157,26 +157,27 @@ func TestSubnetCountSurvivesRestore(t *testing.T) {
 func TestNearBan(t *testing.T) {
 	s := settings() // maxretry 3
 	h := newHarness(t, s)
-	if h.e.NearBan() {
+	near := func() bool { n, _ := h.e.NearBan(); return n }
+	if near() {
 		t.Fatal("NearBan with no failure")
 	}
 	h.fail("192.0.2.1", 0)
-	if h.e.NearBan() {
+	if near() {
 		t.Error("NearBan after 1 of 3 failures")
 	}
 	h.fail("192.0.2.1", time.Second)
-	if !h.e.NearBan() {
+	if !near() {
 		t.Error("not NearBan after 2 of 3 failures")
 	}
 	h.fail("192.0.2.1", 2*time.Second)
-	if h.e.NearBan() {
+	if near() {
 		t.Error("NearBan after the ban")
 	}
 	h.fail("192.0.2.2", 3*time.Second)
 	h.fail("192.0.2.2", 4*time.Second)
 	h.clock.t = t0.Add(time.Hour)
 	h.e.Expire(h.clock.t)
-	if h.e.NearBan() {
+	if near() {
 		t.Error("NearBan after the window's failures left findtime")
 	}
 	h.fail("192.0.2.3", time.Hour)
@@ -184,7 +185,7 @@ func TestNearBan(t *testing.T) {
 	if _, err := h.e.Ban("sshd", "192.0.2.3", 0, manual); err != nil {
 		t.Fatal(err)
 	}
-	if h.e.NearBan() {
+	if near() {
 		t.Error("NearBan after a manual ban of the only near address")
 	}
 	// Raising maxretry makes the full windows less full.
@@ -192,12 +193,12 @@ func TestNearBan(t *testing.T) {
 	h.fail("192.0.2.4", time.Hour+3*time.Second)
 	s.MaxRetry = 5
 	h.e.SetJail("sshd", h.e.jails["sshd"].filter, s)
-	if h.e.NearBan() {
+	if near() {
 		t.Error("NearBan at 2 of 5 failures")
 	}
 	s.MaxRetry = 1
 	h.e.SetJail("sshd", h.e.jails["sshd"].filter, s)
-	if !h.e.NearBan() {
+	if n, always := h.e.NearBan(); !n || !always {
 		t.Error("maxretry 1 is always one failure from a ban")
 	}
 }

@@ -22,9 +22,36 @@
 // journald coalesces the inotify notifications that wake a blocked reader for 250 ms
 // (POST_CHANGE_TIMER_INTERVAL_USEC), although an entry is readable from the journal file within a
 // fraction of a millisecond. The Reader therefore has two modes. Cold, it blocks in poll(2) with no
-// timeout and costs nothing on a quiet host. When the callback reports a failure whose own timestamp
-// is within Options.Hold of now (a live attack, not a backlog), it turns hot: it calls sd_journal_next
-// about every millisecond until Hold has passed since the last such failure, then blocks again.
+// timeout and costs nothing on a quiet host. Hot, it looks for new entries about every millisecond.
+//
+// It is hot only while reading the next failure at once can make a ban (Reader.SetNearBan, which the
+// daemon calls after each batch with the jails' answer): while some address is one failure from its
+// ban, for Options.Hold after the last live failure (one whose own timestamp is within Hold of now:
+// an attack, not a backlog); and all the time while some jail bans at every failure (maxretry 1). A
+// failure that leaves its address short of that (the first of an attack, the single failures of an
+// internet-facing sshd's background noise) costs nothing: it is read when journald says so, and the
+// ban it may lead to is still decided, within journald's 250 ms.
+//
+// # Watching the headers
+//
+// A hot poll must cost next to nothing, since it runs a thousand times a second. sd_journal_next, even
+// when it finds nothing, walks libsystemd's file and match structures; instead the Reader maps the
+// first page of each journal file journald is writing (state ONLINE: system.journal and the user
+// journals, in /run/log/journal and /var/log/journal under the machine ID, or in Options.Directory and
+// its subdirectories) read-only and shared, and reads the files' n_entries (offset 152 of the header,
+// systemd's JOURNAL_FILE_FORMAT), which journald increments as it appends each entry. Each hot poll
+// is one poll(2) of 1 ms on the inotify and wake descriptors and one memory load per file; only when
+// a count moved does it call sd_journal_next. journald's own notifications still arrive through
+// inotify and are processed as when cold.
+//
+// Rotation, restarts and vacuuming: journald marks a file ARCHIVED when it rotates it and OFFLINE
+// when it stops, in the same header; a watched file in any state but ONLINE makes the watch look for
+// the online files again (and the Reader read, in case), as does sd-journal reporting files added or
+// removed (SD_JOURNAL_INVALIDATE). A file is mapped only once it holds a whole page (journald creates
+// a file before writing its header); while no online file is found (journald stopped, a directory of
+// archived files) the watch looks again every 100 ms and the hot Reader falls back to asking
+// sd-journal every millisecond. Vacuuming removes archived files only, which are not watched;
+// mapped pages of a deleted file stay valid until unmapped.
 //
 // # The stuck tail
 //
@@ -36,8 +63,9 @@
 // polls between these two steps finds no matching entry, records the new count, and from then on skips
 // the file until another entry (of any kind) is appended to it, which on a quiet host may be seconds
 // later. Seeking (sd_journal_seek_cursor) resets every file's location, so the Reader re-positions
-// itself after the last entry it delivered whenever journald's notification arrives with nothing new,
-// and every 25 ms while hot and idle: no entry is held back longer than journald's own notification.
+// itself after the last entry it delivered whenever a change (journald's notification, or a moved
+// header count) brings nothing new, and once more 2 ms later while hot (every 25 ms while hot
+// without a header watch): no entry is held back longer than journald's own notification.
 //
 // # Positions
 //

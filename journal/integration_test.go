@@ -264,10 +264,19 @@ func TestDirectoryFromJournalRemote(t *testing.T) {
 	}
 }
 
+// TestNoLossAcrossRotateVacuumRestart writes entries while the journal is rotated, vacuumed and
+// journald restarted, with the reader cold (woken by journald) and hot (watching the files' headers,
+// every entry a failure): every entry is delivered once, in order.
 func TestNoLossAcrossRotateVacuumRestart(t *testing.T) {
+	for _, hot := range []bool{false, true} {
+		t.Run(fmt.Sprint("hot=", hot), func(t *testing.T) { noLossAcrossRotateVacuumRestart(t, hot) })
+	}
+}
+
+func noLossAcrossRotateVacuumRestart(t *testing.T, hot bool) {
 	ns := testenv.PrivateJournald(t)
 	id, m := testRun(t)
-	c := startCollector(t, Options{Directory: ns.Dir, Matches: []Match{m}}, false)
+	c := startCollector(t, Options{Directory: ns.Dir, Matches: []Match{m}}, hot)
 	const n = 3000
 	sent := make(chan struct{})
 	go func() {
@@ -384,4 +393,52 @@ func TestLatencyHotAndCold(t *testing.T) {
 	c.mu.Lock()
 	t.Logf("after Hold, cold again: %v", c.lat[n])
 	c.mu.Unlock()
+}
+
+// TestHeaderWatch follows a private journald's files through their headers: an appended entry moves
+// the count at once, and after a rotation and a restart of journald the watch finds the new online
+// file by itself.
+func TestHeaderWatch(t *testing.T) {
+	ns := testenv.PrivateJournald(t)
+	id, _ := testRun(t)
+	h := newHeaderWatch(ns.Dir, time.Now)
+	defer h.close()
+	watching := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Second); !h.watching(); time.Sleep(rescanEvery) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no online journal file found in %s", what, ns.Dir)
+			}
+		}
+	}
+	watching("at start")
+	h.changed()
+	seq := 0
+	sees := func(what string) {
+		t.Helper()
+		testenv.SendManyAsTo(t, ns.Socket, "sshd", entries(id, seq, 1), 0)
+		seq++
+		deadline := time.Now().Add(2 * time.Second)
+		for !h.changed() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: an appended entry did not move the header's count", what)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		for h.changed() { // a rescan reports a change too; settle
+			time.Sleep(rescanEvery)
+		}
+	}
+	sees("online file")
+	ns.Journalctl(t, "--rotate")
+	h.changed()
+	watching("after --rotate")
+	sees("after --rotate")
+	ns.Restart(t, nil)
+	h.changed()
+	watching("after a restart of journald")
+	sees("after a restart of journald")
+	if len(h.files) == 0 {
+		t.Error("no file watched at the end")
+	}
 }

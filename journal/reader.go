@@ -18,8 +18,15 @@ const DefaultHold = 30 * time.Second
 // hotPoll is how often a hot Reader looks for new entries.
 const hotPoll = time.Millisecond
 
-// hotReseek is how often a hot Reader with nothing new re-positions itself, against the stuck tail.
+// hotReseek is how often a hot Reader with nothing new re-positions itself, against the stuck tail,
+// when its source cannot watch the files' headers; with a header watch it is the longest one hot wait
+// lasts.
 var hotReseek = 25 * time.Millisecond
+
+// stuckRetry is how long after a change that delivered nothing a hot Reader watching headers
+// re-positions itself once more: the stuck tail's window (between journald counting an entry and
+// linking it where matches look) is microseconds wide.
+const stuckRetry = 2 * time.Millisecond
 
 // Position is where a Reader resumes: after the entry with Cursor. When the journal no longer has that
 // entry (vacuumed), the Reader calls Options.Warn and resumes at the first entry at or after
@@ -55,6 +62,7 @@ type Reader struct {
 	warn   func(string)
 
 	hotUntil atomic.Int64 // UnixNano until which the reader is hot; read by Mode from any goroutine
+	near     atomic.Int32 // nearUnknown, nearNone, nearSome or nearAlways (SetNearBan)
 	busy     atomic.Int64 // UnixNano since which Run has been inside the journal; 0 while waiting or in fn
 }
 
@@ -67,6 +75,12 @@ type source interface {
 	wait(timeout time.Duration) (int, error)
 	// reposition seeks to just after the last entry read (or to the start position).
 	reposition() error
+	// hotWait waits, while the Reader is hot, at most max: for a change it can see at once (a
+	// source watching the journal files' headers), else for hotPoll.
+	hotWait(max time.Duration) (int, error)
+	// headers reports whether hotWait sees appended entries at once, so that no periodic
+	// re-positioning is needed against the stuck tail.
+	headers() bool
 	// wake makes a blocked wait return; safe from any goroutine.
 	wake()
 	close() error
@@ -121,7 +135,8 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 	stop := context.AfterFunc(ctx, r.src.wake)
 	defer stop()
 
-	recheck := false // journald said something changed: re-position once we find nothing new
+	recheck := false      // journald said something changed: re-position once we find nothing new
+	var retryAt time.Time // a change delivered nothing: re-position once more then (stuckRetry)
 	lastSeek := r.now()
 	failing := false // the last read failed: wait for a change before trying again
 	for {
@@ -150,6 +165,9 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 			if recheck {
 				recheck = false
 				lastSeek = r.now()
+				if retryAt.IsZero() {
+					retryAt = lastSeek.Add(stuckRetry)
+				}
 				if err := r.src.reposition(); err != nil {
 					r.warn(fmt.Sprintf("re-positioning in the journal: %v", err))
 				}
@@ -157,13 +175,22 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 			}
 		}
 
-		timeout := time.Duration(-1)
 		hot, _ := r.Mode()
-		if hot {
-			timeout = hotPoll
+		if !hot {
+			retryAt = time.Time{}
 		}
 		r.busy.Store(0)
-		change, err := r.src.wait(timeout)
+		var change int
+		var err error
+		if hot {
+			longest := hotReseek
+			if !retryAt.IsZero() {
+				longest = min(longest, max(retryAt.Sub(r.now()), hotPoll))
+			}
+			change, err = r.src.hotWait(longest)
+		} else {
+			change, err = r.src.wait(-1)
+		}
 		r.busy.Store(r.now().UnixNano())
 		if err != nil {
 			if ctx.Err() != nil {
@@ -182,7 +209,13 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 			}
 		case change == changeAppend:
 			recheck = true
-		case hot && r.now().Sub(lastSeek) >= hotReseek:
+		case hot && !retryAt.IsZero() && !r.now().Before(retryAt):
+			retryAt = time.Time{}
+			lastSeek = r.now()
+			if err := r.src.reposition(); err != nil {
+				r.warn(fmt.Sprintf("re-positioning in the journal: %v", err))
+			}
+		case hot && !r.src.headers() && r.now().Sub(lastSeek) >= hotReseek:
 			lastSeek = r.now()
 			if err := r.src.reposition(); err != nil {
 				r.warn(fmt.Sprintf("re-positioning in the journal: %v", err))
@@ -206,9 +239,41 @@ func (r *Reader) failure(usec uint64) {
 	}
 }
 
+// What the Reader knows of the jails' windows (SetNearBan).
+const (
+	nearUnknown = iota // never told: hot after every live failure
+	nearNone
+	nearSome
+	nearAlways
+)
+
+// SetNearBan tells the Reader whether reading the next failure within milliseconds can make a ban:
+// near when some address is one failure from its ban (the Reader is then hot for Hold after each
+// live failure), always when every failure bans (maxretry 1: hot all the time). Neither: the Reader
+// is cold, whatever failures it reads. Until it is first called, every live failure makes the
+// Reader hot. Safe from any goroutine; the caller tells it after each batch and whenever bans or
+// windows change otherwise.
+func (r *Reader) SetNearBan(near, always bool) {
+	switch {
+	case always:
+		r.near.Store(nearAlways)
+	case near:
+		r.near.Store(nearSome)
+	default:
+		r.near.Store(nearNone)
+	}
+}
+
 // Mode reports whether the Reader is hot (polling about every millisecond after a live failure) and
-// for how much longer. It is safe to call from any goroutine.
+// for how much longer; left is 0 when it is hot for as long as every failure bans (SetNearBan). It is
+// safe to call from any goroutine.
 func (r *Reader) Mode() (hot bool, left time.Duration) {
+	switch r.near.Load() {
+	case nearAlways:
+		return r.hold >= 0, 0
+	case nearNone:
+		return false, 0
+	}
 	left = time.Duration(r.hotUntil.Load() - r.now().UnixNano())
 	if left <= 0 {
 		return false, 0

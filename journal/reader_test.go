@@ -55,6 +55,9 @@ func (f *fakeSource) wait(timeout time.Duration) (int, error) {
 	return s(f), nil
 }
 
+func (f *fakeSource) hotWait(time.Duration) (int, error) { return f.wait(hotPoll) }
+func (f *fakeSource) headers() bool                      { return false }
+
 func (f *fakeSource) reposition() error { f.reseeks++; f.stuck = false; return nil }
 func (f *fakeSource) wake()             {}
 func (f *fakeSource) close() error      { return nil }

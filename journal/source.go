@@ -12,6 +12,7 @@ import (
 // that wakes a blocked wait, and the position bookkeeping that makes resuming exact.
 type sdSource struct {
 	j      *sdJournal
+	hdr    *headerWatch // nil: hot waits ask sd-journal every hotPoll
 	fd     int
 	events int16
 	wakeMu sync.Mutex // guards wakeFd between wake (any goroutine) and close
@@ -75,6 +76,7 @@ func openSD(o Options, fields []string, warn func(string)) (*sdSource, error) {
 	if err := s.reposition(); err != nil {
 		return fail(err)
 	}
+	s.hdr = newHeaderWatch(o.Directory, time.Now)
 	return s, nil
 }
 
@@ -146,8 +148,57 @@ func (s *sdSource) wait(timeout time.Duration) (int, error) {
 		_, _ = unix.Read(s.wakeFd, b[:])
 	}
 	// sd_journal_process also when poll timed out: on a network file system it is what checks.
-	return s.j.process()
+	c, err := s.j.process()
+	if c == changeInvalidate && s.hdr != nil {
+		s.hdr.rescan()
+	}
+	return c, err
 }
+
+// hotWait waits, while the Reader is hot, for up to max: it returns changeAppend as soon as a
+// journal file's entry count moves (checked every hotPoll in the files' mapped headers), what
+// sd_journal_process reports when journald's notification arrives, or changeNone after max or a
+// wake. Without online files to watch it is one wait of hotPoll.
+func (s *sdSource) hotWait(max time.Duration) (int, error) {
+	if s.j == nil {
+		return 0, errClosed
+	}
+	if !s.headers() {
+		return s.wait(hotPoll)
+	}
+	fds := []unix.PollFd{{Fd: int32(s.fd), Events: s.events}, {Fd: int32(s.wakeFd), Events: unix.POLLIN}}
+	ms := int(hotPoll / time.Millisecond)
+	for waited := time.Duration(0); waited < max; waited += hotPoll {
+		fds[0].Revents, fds[1].Revents = 0, 0
+		n, err := unix.Poll(fds, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return changeNone, fmt.Errorf("poll: %w", err)
+		}
+		if n > 0 {
+			if fds[1].Revents != 0 {
+				var b [8]byte
+				_, _ = unix.Read(s.wakeFd, b[:])
+				return changeNone, nil
+			}
+			c, err := s.j.process()
+			if c == changeInvalidate {
+				s.hdr.rescan() // files were added or removed: watch the online ones
+			}
+			if c != changeNone || err != nil {
+				return c, err
+			}
+		}
+		if s.hdr.changed() {
+			return changeAppend, nil
+		}
+	}
+	return changeNone, nil
+}
+
+func (s *sdSource) headers() bool { return s.hdr != nil && s.hdr.watching() }
 
 func (s *sdSource) wake() {
 	s.wakeMu.Lock()
@@ -162,6 +213,10 @@ func (s *sdSource) close() error {
 	if s.j != nil {
 		s.j.close()
 		s.j = nil
+	}
+	if s.hdr != nil {
+		s.hdr.close()
+		s.hdr = nil
 	}
 	s.wakeMu.Lock()
 	defer s.wakeMu.Unlock()
