@@ -296,22 +296,12 @@ func (e *Engine) countInSubnet(j *jail, net netip.Prefix, a netip.Addr, t time.T
 	if j.nets.add(w, t.UnixNano(), int64(j.s.FindTime)) <= j.s.IPv6SubnetLimit {
 		return netip.Prefix{}, false
 	}
-	if j.holdsIgnored(net) || j.banKey(net, a, t) != net {
+	if j.refuseOverlap(net) != nil || j.banKey(net, a, t) != net {
 		// Keep the /64's count full: every further new address of it is banned at once.
 		return netip.Prefix{}, true
 	}
 	j.nets.remove(net)
 	return net, true
-}
-
-// holdsIgnored reports whether p contains an address the jail ignores, or overlaps a prefix it does.
-func (j *jail) holdsIgnored(p netip.Prefix) bool {
-	for _, q := range j.ignore {
-		if q.Overlaps(p) {
-			return true
-		}
-	}
-	return false
 }
 
 // NearBan reports whether some address (or prefix) of some jail may be one failure from its ban (a
