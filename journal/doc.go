@@ -36,22 +36,25 @@
 //
 // A hot poll must cost next to nothing, since it runs a thousand times a second. sd_journal_next, even
 // when it finds nothing, walks libsystemd's file and match structures; instead the Reader maps the
-// first page of each journal file journald is writing (state ONLINE: system.journal and the user
-// journals, in /run/log/journal and /var/log/journal under the machine ID, or in Options.Directory and
-// its subdirectories) read-only and shared, and reads the files' n_entries (offset 152 of the header,
-// systemd's JOURNAL_FILE_FORMAT), which journald increments as it appends each entry. Each hot poll
-// is one poll(2) of 1 ms on the inotify and wake descriptors and one memory load per file; only when
-// a count moved does it call sd_journal_next. journald's own notifications still arrive through
-// inotify and are processed as when cold.
+// first page of each journal file journald writes to (the active files: system.journal and the user
+// journals, whose names have no '@', in /run/log/journal and /var/log/journal under the machine ID, or
+// in Options.Directory and its subdirectories) read-only and shared, and reads the files' n_entries
+// (offset 152 of the header, systemd's JOURNAL_FILE_FORMAT), which journald increments as it appends
+// each entry. A hot poll is a poll(2) of 1 ms on the inotify and wake descriptors and one memory load
+// per file, in a small C loop that the Go side calls for 5 ms at a time (a cgo call of 10 ms or more
+// draws Go's sysmon into polling every 20 us); only when a count moved does the Reader call
+// sd_journal_next. journald's own notifications still arrive through inotify and are processed as
+// when cold.
 //
-// Rotation, restarts and vacuuming: journald marks a file ARCHIVED when it rotates it and OFFLINE
-// when it stops, in the same header; a watched file in any state but ONLINE makes the watch look for
-// the online files again (and the Reader read, in case), as does sd-journal reporting files added or
-// removed (SD_JOURNAL_INVALIDATE). A file is mapped only once it holds a whole page (journald creates
-// a file before writing its header); while no online file is found (journald stopped, a directory of
-// archived files) the watch looks again every 100 ms and the hot Reader falls back to asking
-// sd-journal every millisecond. Vacuuming removes archived files only, which are not watched;
-// mapped pages of a deleted file stay valid until unmapped.
+// Rotation, restarts and vacuuming: journald marks the file it writes online while appending,
+// offline after each sync and when it stops, and archived when it rotates it, in the same header. A
+// watched file that is archived makes the watch look for the active files again (and the Reader
+// read, in case), as does sd-journal reporting files added or removed (SD_JOURNAL_INVALIDATE: a
+// rotation, a vacuum, journald replacing a file it found dirty at start). A file is mapped only once
+// it holds a whole page (journald creates a file before writing its header); while no active file is
+// found (journald stopped, a directory of archived files) the watch looks again every 100 ms and the
+// hot Reader falls back to asking sd-journal every millisecond. Vacuuming removes archived files
+// only, which are not watched; the mapped page of a deleted file stays valid until unmapped.
 //
 // # The stuck tail
 //

@@ -23,7 +23,9 @@ const (
 	headerNEntriesAt = 152
 	headerMinSize    = headerNEntriesAt + 8
 
-	stateOnline = 1 // journald has the file open for writing; 0 is offline, 2 archived
+	// A file's state: journald marks the file it writes to online while it appends and offline
+	// after each sync (and when it stops), and archived when it rotates it, for good.
+	stateArchived = 2
 )
 
 // rescanEvery is the most often a headerWatch looks for the files journald writes to when it has
@@ -33,16 +35,19 @@ const rescanEvery = 100 * time.Millisecond
 
 // headerWatch tells whether journald appended to the journal files it is writing, by reading each
 // file's entry count from a shared, read-only mapping of its header: one memory load per file and
-// check, no system call. It watches the online files (those journald has open for writing) of its
-// directories; a file that goes offline or archived (journald stopped, or rotated it) makes it look
-// again, as does rescan (the Reader calls it when sd-journal reports files added or removed).
+// check, no system call. It watches the active files of its directories (system.journal,
+// user-UID.journal: those not archived, whose names have no '@'); a watched file that journald
+// archives (rotation) makes it look again, as does rescan (the Reader calls it when sd-journal
+// reports files added or removed: a rotation, a vacuum, journald replacing a file it found dirty).
 //
 // It is the cheap half of the hot Reader: sd_journal_next, even when it finds nothing, costs far more
 // than this load, so the Reader calls it only when a count moved.
 type headerWatch struct {
 	dirs     []string
 	files    []mappedHeader
-	sum      uint64 // the counts' sum at the last changed call
+	states   []uintptr // the address of each file's state byte, for gaoler_hot_wait
+	counts   []uintptr // the address of each file's n_entries
+	sum      uint64    // the counts' sum when last looked at
 	lastScan time.Time
 	now      func() time.Time
 }
@@ -77,7 +82,7 @@ func newHeaderWatch(dir string, now func() time.Time) *headerWatch {
 	return h
 }
 
-// watching reports whether the watch has online files to watch; when not, it looks for them again
+// watching reports whether the watch has active files to watch; when not, it looks for them again
 // if it last looked rescanEvery ago.
 func (h *headerWatch) watching() bool {
 	if len(h.files) == 0 && h.now().Sub(h.lastScan) >= rescanEvery {
@@ -86,7 +91,7 @@ func (h *headerWatch) watching() bool {
 	return len(h.files) > 0
 }
 
-// rescan maps the headers of the online journal files anew.
+// rescan maps the headers of the active journal files anew.
 func (h *headerWatch) rescan() {
 	h.unmap()
 	h.lastScan = h.now()
@@ -98,13 +103,15 @@ func (h *headerWatch) rescan() {
 			}
 			if m, ok := mapHeader(name); ok {
 				h.files = append(h.files, m)
+				h.states = append(h.states, uintptr(unsafe.Pointer(&m.mem[headerStateAt])))
+				h.counts = append(h.counts, uintptr(unsafe.Pointer(&m.mem[headerNEntriesAt])))
 			}
 		}
 	}
 	h.sum = h.count()
 }
 
-// mapHeader maps the header of the journal file at path, if it is one and online.
+// mapHeader maps the header of the journal file at path, if it is one and not archived.
 func mapHeader(path string) (mappedHeader, bool) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -122,7 +129,7 @@ func mapHeader(path string) (mappedHeader, bool) {
 	}
 	m := mappedHeader{mem: mem}
 	if string(mem[:8]) != headerSignature || binary.LittleEndian.Uint64(mem[headerSizeAt:]) < headerMinSize ||
-		m.state() != stateOnline {
+		m.state() >= stateArchived {
 		unix.Munmap(mem)
 		return mappedHeader{}, false
 	}
@@ -145,12 +152,12 @@ func (h *headerWatch) count() uint64 {
 	return n
 }
 
-// changed reports whether a count moved since the last call. When a watched file went offline or
-// archived (journald stopped, or rotated it) it looks for the online files again and reports a
-// change, so that the caller asks sd-journal.
+// changed reports whether a count moved since the last call (gaoler_hot_wait does the same in C).
+// When a watched file was archived it looks for the active files again and reports a change, so
+// that the caller asks sd-journal.
 func (h *headerWatch) changed() bool {
 	for _, f := range h.files {
-		if f.state() != stateOnline {
+		if f.state() >= stateArchived {
 			h.rescan()
 			return true
 		}
@@ -167,7 +174,7 @@ func (h *headerWatch) unmap() {
 	for _, f := range h.files {
 		unix.Munmap(f.mem)
 	}
-	h.files = nil
+	h.files, h.states, h.counts = nil, nil, nil
 }
 
 func (h *headerWatch) close() { h.unmap() }

@@ -139,9 +139,14 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 	var retryAt time.Time // a change delivered nothing: re-position once more then (stuckRetry)
 	lastSeek := r.now()
 	failing := false // the last read failed: wait for a change before trying again
+	unmoved := false // a hot wait watching the headers saw nothing move: nothing to read
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if unmoved {
+			unmoved = false
+			goto wait
 		}
 		// Start a fresh scheduler time slice before going into C. The reader and the goroutine that
 		// handles its batches hand the processor to each other and would share one slice; when it
@@ -175,6 +180,7 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 			}
 		}
 
+	wait:
 		hot, _ := r.Mode()
 		if !hot {
 			retryAt = time.Time{}
@@ -215,7 +221,9 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 			if err := r.src.reposition(); err != nil {
 				r.warn(fmt.Sprintf("re-positioning in the journal: %v", err))
 			}
-		case hot && !r.src.headers() && r.now().Sub(lastSeek) >= hotReseek:
+		case hot && r.src.headers():
+			unmoved = change == changeNone
+		case hot && r.now().Sub(lastSeek) >= hotReseek:
 			lastSeek = r.now()
 			if err := r.src.reposition(); err != nil {
 				r.warn(fmt.Sprintf("re-positioning in the journal: %v", err))

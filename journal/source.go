@@ -158,7 +158,7 @@ func (s *sdSource) wait(timeout time.Duration) (int, error) {
 // hotWait waits, while the Reader is hot, for up to max: it returns changeAppend as soon as a
 // journal file's entry count moves (checked every hotPoll in the files' mapped headers), what
 // sd_journal_process reports when journald's notification arrives, or changeNone after max or a
-// wake. Without online files to watch it is one wait of hotPoll.
+// wake. Without active files to watch it is one wait of hotPoll.
 func (s *sdSource) hotWait(max time.Duration) (int, error) {
 	if s.j == nil {
 		return 0, errClosed
@@ -167,33 +167,32 @@ func (s *sdSource) hotWait(max time.Duration) (int, error) {
 		return s.wait(hotPoll)
 	}
 	fds := []unix.PollFd{{Fd: int32(s.fd), Events: s.events}, {Fd: int32(s.wakeFd), Events: unix.POLLIN}}
-	ms := int(hotPoll / time.Millisecond)
-	for waited := time.Duration(0); waited < max; waited += hotPoll {
-		fds[0].Revents, fds[1].Revents = 0, 0
-		n, err := unix.Poll(fds, ms)
-		if err == unix.EINTR {
-			continue
+	// In calls of at most hotChunk: a cgo call that lasts 10 ms or more makes Go's sysmon take the
+	// processor from it and then poll every 20 us for a while, which cost more than the polls.
+	what := hotTimeout
+	for waited := time.Duration(0); waited < max && what == hotTimeout; waited += hotChunk {
+		var err error
+		if what, err = hotWaitC(fds, s.hdr, min(hotChunk, max-waited)); err != nil {
+			return changeNone, err
 		}
-		if err != nil {
-			return changeNone, fmt.Errorf("poll: %w", err)
+	}
+	switch what {
+	case hotReady:
+		if fds[1].Revents != 0 {
+			var b [8]byte
+			_, _ = unix.Read(s.wakeFd, b[:])
+			return changeNone, nil
 		}
-		if n > 0 {
-			if fds[1].Revents != 0 {
-				var b [8]byte
-				_, _ = unix.Read(s.wakeFd, b[:])
-				return changeNone, nil
-			}
-			c, err := s.j.process()
-			if c == changeInvalidate {
-				s.hdr.rescan() // files were added or removed: watch the online ones
-			}
-			if c != changeNone || err != nil {
-				return c, err
-			}
+		c, err := s.j.process()
+		if c == changeInvalidate {
+			s.hdr.rescan() // files were added or removed: watch the active ones
 		}
-		if s.hdr.changed() {
-			return changeAppend, nil
-		}
+		return c, err
+	case hotGone:
+		s.hdr.rescan()
+		return changeAppend, nil
+	case hotCount:
+		return changeAppend, nil
 	}
 	return changeNone, nil
 }

@@ -25,7 +25,8 @@ var (
 	buildErr  error
 )
 
-// binaries builds gaolerd, gaoler (and bareloop, the catch-up benchmark's reference) once per test process
+// binaries builds gaolerd, gaoler (and bareloop and headerloop, the benchmarks' references) once per
+// test process
 // and returns the directory holding them.
 func binaries(t testing.TB) string {
 	t.Helper()
@@ -41,7 +42,8 @@ func binaries(t testing.TB) string {
 			args = append(args, "-race")
 		}
 		cmd := exec.Command("go", append(args, "github.com/gaoler/gaoler/cmd/gaolerd",
-			"github.com/gaoler/gaoler/cmd/gaoler", "github.com/gaoler/gaoler/internal/bareloop/cmd/bareloop")...)
+			"github.com/gaoler/gaoler/cmd/gaoler", "github.com/gaoler/gaoler/internal/bareloop/cmd/bareloop",
+			"github.com/gaoler/gaoler/internal/bareloop/cmd/headerloop")...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
