@@ -229,7 +229,8 @@ func (d *Daemon) setUp() error {
 	if err := os.MkdirAll(cfg.Daemon.StateDirectory, 0o700); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	d.saver = newSaver(cfg.Daemon.StateDirectory, func(err error) { d.log.Errorf("%v", err) })
+	d.saver = newSaver(cfg.Daemon.StateDirectory, func(err error) { d.log.Errorf("%v", err) },
+		func(msg string) { d.log.Infof("%s", msg) })
 	switch cfg.Daemon.Firewall {
 	case "none":
 		d.fw = firewall.NewNone()

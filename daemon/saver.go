@@ -1,15 +1,22 @@
 package daemon
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // saver writes checkpoints on a goroutine of its own. The daemon takes each checkpoint under its
 // mutex (the cursor and the state it produced, together) and hands it over, so the file's fsyncs (2 ms
 // on this project's CI disk, tens of milliseconds on a spinning one, once a second under attack) never
 // hold up the journal reader. A newer checkpoint replaces one still waiting to be written. Whoever
-// promises durability (a manual ban or unban, a reload, stop) waits for theirs.
+// promises durability (a manual ban or unban, a reload, stop) waits for theirs. Failed writes are
+// logged as writeErrors decides: once per kind, then summed up.
 type saver struct {
-	dir    string
-	logErr func(error)
+	dir     string
+	logErr  func(error)
+	logInfo func(string)
+	now     func() time.Time
+	errs    writeErrors // used by run only
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -23,8 +30,8 @@ type saver struct {
 	done    chan struct{}
 }
 
-func newSaver(dir string, logErr func(error)) *saver {
-	s := &saver{dir: dir, logErr: logErr, done: make(chan struct{})}
+func newSaver(dir string, logErr func(error), logInfo func(string)) *saver {
+	s := &saver{dir: dir, logErr: logErr, logInfo: logInfo, now: time.Now, done: make(chan struct{})}
 	s.cond.L = &s.mu
 	go s.run()
 	return s
@@ -46,7 +53,11 @@ func (s *saver) run() {
 		s.mu.Unlock()
 		err := cp.Save(s.dir)
 		if err != nil {
-			s.logErr(err)
+			if e := s.errs.fail(err, s.now()); e != nil {
+				s.logErr(e)
+			}
+		} else if msg := s.errs.ok(s.now()); msg != "" {
+			s.logInfo(msg)
 		}
 		s.mu.Lock()
 		s.written, s.lastErr = n, err

@@ -11,7 +11,7 @@ import (
 
 func TestSaverWritesNewestAndWaits(t *testing.T) {
 	dir := t.TempDir()
-	s := newSaver(dir, func(err error) { t.Errorf("unexpected write error: %v", err) })
+	s := newSaver(dir, func(err error) { t.Errorf("unexpected write error: %v", err) }, func(string) {})
 	var last uint64
 	for i := 1; i <= 50; i++ {
 		last = s.put(&Checkpoint{Cursor: "c", RealtimeUsec: uint64(i), Engine: jails.State{Version: jails.StateVersion}})
@@ -44,7 +44,7 @@ func TestSaverReportsFailure(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var logged []error
-	s := newSaver(notDir, func(err error) { mu.Lock(); logged = append(logged, err); mu.Unlock() })
+	s := newSaver(notDir, func(err error) { mu.Lock(); logged = append(logged, err); mu.Unlock() }, func(string) {})
 	defer s.close()
 	if err := s.wait(s.put(&Checkpoint{Engine: jails.State{Version: jails.StateVersion}})); err == nil {
 		t.Fatal("wait: no error for a state directory that is a file")
