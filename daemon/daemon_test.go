@@ -105,7 +105,7 @@ func testDaemon(t *testing.T, cfgText string) (*Daemon, *fakeFirewall, *recorder
 	d.fw = fw
 	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now)
 	d.configureJails(cfg)
-	d.saver = newSaver(dir, func(err error) { t.Error(err) })
+	d.saver = newSaver(dir, func(err error) { t.Error(err) }, func(string) {})
 	t.Cleanup(d.saver.close)
 	rec := &recorder{}
 	d.hub.Subscribe("test", 100, rec.handle)

@@ -26,8 +26,7 @@ var (
 )
 
 // binaries builds gaolerd, gaoler (and bareloop and headerloop, the benchmarks' references) once per
-// test process
-// and returns the directory holding them.
+// test process and returns the directory holding them.
 func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
