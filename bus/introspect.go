@@ -55,6 +55,7 @@ var managerInterface = introspect.Interface{
 		{Name: "Reload"},
 		{Name: "Metrics", Args: []introspect.Arg{arg("text", "s", "out")}},
 		whyMethod,
+		fleetMethod,
 	},
 	Signals: []introspect.Signal{
 		{Name: "Banned", Args: []introspect.Arg{

@@ -16,7 +16,9 @@ type statusJSON struct {
 	Version string   `json:"version"`
 	Reader  string   `json:"reader"`
 	Jails   []string `json:"jails"`
-	Events  []string `json:"events"`
+	// Fleet is this host's fleet (fleet mode), absent without one.
+	Fleet  *bus.FleetReply `json:"fleet,omitempty"`
+	Events []string        `json:"events"`
 }
 
 // jailStatusJSON is `gaoler status JAIL --json`.
@@ -70,6 +72,9 @@ func (e *env) status(args []string) error {
 		return explain(err, "", "")
 	}
 	s.Events = e.recent("")
+	if f, ok := fleetStatus(d); ok {
+		s.Fleet = f
+	}
 	if *asJSON {
 		return writeJSON(e.stdout, s)
 	}
@@ -78,7 +83,12 @@ func (e *env) status(args []string) error {
 	fmt.Fprintf(w, "|- Version:\t%s\n", s.Version)
 	fmt.Fprintf(w, "|- Reader:\t%s\n", s.Reader)
 	fmt.Fprintf(w, "|- Number of jail:\t%d\n", len(s.Jails))
-	fmt.Fprintf(w, "`- Jail list:\t%s\n", strings.Join(s.Jails, ", "))
+	if s.Fleet == nil {
+		fmt.Fprintf(w, "`- Jail list:\t%s\n", strings.Join(s.Jails, ", "))
+	} else {
+		fmt.Fprintf(w, "|- Jail list:\t%s\n", strings.Join(s.Jails, ", "))
+		printFleet(w, s.Fleet)
+	}
 	e.printEvents(s.Events)
 	return nil
 }

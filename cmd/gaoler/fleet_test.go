@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/internal/testenv"
+)
+
+// fleetDaemon is the fake daemon of a host in a fleet.
+type fleetDaemon struct {
+	*fakeDaemon
+	reply bus.FleetReply
+}
+
+func (f *fleetDaemon) Fleet() (bus.FleetReply, error) { return f.reply, nil }
+
+func TestStatusFleet(t *testing.T) {
+	reply := bus.FleetReply{
+		Enabled: true, Host: "h2", Connected: true, Server: "nats://192.0.2.1:4222", Outbox: 0, Published: 3,
+		Applied: 2, Refused: 1,
+		Peers: []bus.FleetPeer{{Host: "h1", Watching: true, Applied: 2, Refused: 1}, {Host: "h3", Watching: true}},
+	}
+	off := reply
+	off.Connected, off.Outbox, off.Peers = false, 4, nil
+	for _, tc := range []struct {
+		name, args string
+		reply      bus.FleetReply
+	}{
+		{"status-fleet", "status", reply},
+		{"status-fleet-json", "status --json", reply},
+		{"status-fleet-disconnected", "status", off},
+		{"status-fleet-none", "status", bus.FleetReply{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &fleetDaemon{fakeDaemon: newFakeDaemon(), reply: tc.reply}
+			var stdout, stderr bytes.Buffer
+			e := &env{
+				stdout: &stdout, stderr: &stderr,
+				dial:   func() (api, error) { return d, nil },
+				events: func(string, int) ([]string, error) { return nil, nil },
+				now:    func() time.Time { return now },
+				loc:    time.UTC,
+			}
+			code := e.run(strings.Fields(tc.args))
+			testenv.Golden(t, tc.name+".golden", transcript(tc.args, code, stdout.String(), stderr.String()))
+		})
+	}
+}
