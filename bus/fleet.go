@@ -18,15 +18,16 @@ type FleetBackend interface {
 // FleetReply is the answer of Fleet, sent on the bus as one JSON document (the method returns s), so
 // that it can grow without changing the method's signature.
 type FleetReply struct {
-	Enabled   bool        `json:"enabled"`
-	Host      string      `json:"host,omitempty"`   // this host's name in the fleet
-	Connected bool        `json:"connected"`        // to the NATS cluster, now
-	Server    string      `json:"server,omitempty"` // the server connected to, or the last one
-	Outbox    int         `json:"outbox"`           // bans and unbans waiting to be published
-	Published uint64      `json:"published"`        // bans published since gaolerd started
-	Applied   int         `json:"applied"`          // peers' bans applied here and running
-	Refused   uint64      `json:"refused"`          // peers' bans refused since gaolerd started
-	Peers     []FleetPeer `json:"peers"`
+	Enabled      bool        `json:"enabled"`
+	Host         string      `json:"host,omitempty"`   // this host's name in the fleet
+	Connected    bool        `json:"connected"`        // to the NATS cluster, now
+	Server       string      `json:"server,omitempty"` // the server connected to, or the last one
+	Outbox       int         `json:"outbox"`           // bans and unbans waiting to be published
+	Published    uint64      `json:"published"`        // bans published since gaolerd started
+	Applied      int         `json:"applied"`          // peers' bans applied here and running
+	AppliedTotal uint64      `json:"applied_total"`    // peers' bans applied since gaolerd started
+	Refused      uint64      `json:"refused"`          // peers' bans refused since gaolerd started
+	Peers        []FleetPeer `json:"peers"`
 }
 
 // FleetPeer is one other host of the fleet, as this host sees it.

@@ -62,6 +62,9 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// Plugins are the capabilities that run with the daemon (actions, metrics, the fleet); see Plugin.
 	Plugins []Plugin
+	// FleetStatus, when set, gives fleet mode's status to the bus (false: no fleet); it must not wait
+	// on the network or on the daemon.
+	FleetStatus func() (bus.FleetReply, bool)
 }
 
 // ConfigError is returned by Run when the configuration cannot be loaded at start; gaolerd exits 2.

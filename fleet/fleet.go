@@ -70,13 +70,16 @@ type Fleet struct {
 
 	reconnected chan struct{} // a new connection: reconcile and read the peers again
 
-	mu        sync.Mutex // guards what follows
-	nc        *nats.Conn
-	connected bool
-	server    string
-	published uint64
-	peers     map[string]*peer
-	mine      map[string]bool // keys this host's bucket holds, as far as it knows
+	mu           sync.Mutex // guards what follows
+	nc           *nats.Conn
+	connected    bool
+	server       string
+	published    uint64
+	appliedTotal uint64
+	appliedDirty bool   // the record of applied peers' bans changed since it was saved
+	appliedPath  string // where it is saved; "" for nowhere
+	peers        map[string]*peer
+	mine         map[string]bool // keys this host's bucket holds, as far as it knows
 }
 
 // ErrDisabled is New's answer to a [fleet] table with no servers.
@@ -101,12 +104,14 @@ func New(cfg config.Fleet, d Daemon, o Options) (*Fleet, error) {
 	if err != nil {
 		o.Log.Event("", sdjournal.PriWarning, nil, "%v", err)
 	}
-	return &Fleet{
+	f := &Fleet{
 		cfg: cfg, d: d, log: o.Log, now: o.Now, rescan: o.RescanEvery, out: out,
 		reconnected: make(chan struct{}, 1),
 		peers:       map[string]*peer{},
 		mine:        map[string]bool{},
-	}, nil
+	}
+	f.loadApplied(o.StateDirectory)
+	return f, nil
 }
 
 type discard struct{}
@@ -212,9 +217,7 @@ func (f *Fleet) Run(ctx context.Context) error {
 	f.mu.Unlock()
 	defer func() {
 		nc.Close()
-		if err := f.out.save(); err != nil {
-			f.log.Event("", sdjournal.PriErr, nil, "%v", err)
-		}
+		f.save()
 	}()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -228,7 +231,7 @@ func (f *Fleet) Run(ctx context.Context) error {
 	return nil
 }
 
-// saveLoop writes the outbox at most every 100 ms while it changes: a crash in between loses at
+// saveLoop writes the outbox (and the record of applied peers' bans) at most every 100 ms while they change: a crash in between loses at
 // most that much of it, and the reconciliation at the next connection finds that again.
 func (f *Fleet) saveLoop(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
@@ -238,9 +241,16 @@ func (f *Fleet) saveLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := f.out.save(); err != nil {
-				f.log.Event("", sdjournal.PriErr, nil, "%v", err)
-			}
+			f.save()
+		}
+	}
+}
+
+// save writes the outbox and the record of applied peers' bans, if they changed.
+func (f *Fleet) save() {
+	for _, err := range []error{f.out.save(), f.saveApplied()} {
+		if err != nil {
+			f.log.Event("", sdjournal.PriErr, nil, "%v", err)
 		}
 	}
 }
@@ -329,7 +339,11 @@ func (f *Fleet) reconcileOwn(ctx context.Context, kv jetstream.KeyValue) error {
 		if b.Origin.Kind == events.OriginPeer || !f.cfg.Shares(b.Jail) || !b.Expires.After(now) {
 			continue
 		}
-		want[Key(b.Jail, b.Prefix)] = b
+		k := Key(b.Jail, b.Prefix)
+		if f.appliedFrom(k) != "" {
+			continue // a peer's, whatever the daemon remembers of its origin
+		}
+		want[k] = b
 	}
 	have := map[string]bool{}
 	lister, err := kv.ListKeys(ctx)

@@ -329,3 +329,28 @@ func TestHostCannotWriteOthersBucket(t *testing.T) {
 		t.Fatal("the key h2 wrote is in h1's bucket")
 	}
 }
+
+// TestNoEchoAfterRestart: a peer's ban applied here is never published as this host's, even after a
+// restart in which the daemon's state no longer says the ban came from a peer.
+func TestNoEchoAfterRestart(t *testing.T) {
+	s := startServer(t, 0, nil)
+	urls := []string{s.ClientURL()}
+	dir := t.TempDir()
+	h1, h2 := startHost(t, "h1", urls, "", nil), startHost(t, "h2", urls, dir, nil)
+	waitConnected(t, h1, h2)
+	h1.d.localBan(h1.f, "sshd", "192.0.2.60/32", time.Hour)
+	<-h2.d.applied
+	d2 := h2.d
+	h2.stop()
+	d2.mu.Lock()
+	b := d2.bans["sshd.192.0.2.60"]
+	b.Origin = events.Origin{Kind: events.OriginFilter} // the origin lost
+	d2.bans["sshd.192.0.2.60"] = b
+	d2.mu.Unlock()
+	h2 = restartHost(t, "h2", urls, dir, nil, d2)
+	waitConnected(t, h1, h2)
+	time.Sleep(500 * time.Millisecond)
+	if st := h2.f.Status(); st.Published != 0 || st.Outbox != 0 || st.Applied != 1 {
+		t.Fatalf("after a restart h2's status is %+v, want nothing published and 1 applied", st)
+	}
+}

@@ -6,14 +6,15 @@ import (
 
 // Status is the fleet as `gaoler status` shows it.
 type Status struct {
-	Host      string
-	Connected bool
-	Server    string // the server connected to, or the last one
-	Outbox    int    // changes of this host's bucket waiting to be published
-	Published uint64 // bans published since start
-	Applied   int    // peers' bans applied here and running
-	Refused   uint64 // peers' bans refused since start
-	Peers     []PeerStatus
+	Host         string
+	Connected    bool
+	Server       string // the server connected to, or the last one
+	Outbox       int    // changes of this host's bucket waiting to be published
+	Published    uint64 // bans published since start
+	Applied      int    // peers' bans applied here and running
+	AppliedTotal uint64 // peers' bans applied since start
+	Refused      uint64 // peers' bans refused since start
+	Peers        []PeerStatus
 }
 
 // PeerStatus is one peer as this host sees it.
@@ -30,7 +31,7 @@ func (f *Fleet) Status() Status {
 	st := Status{Host: f.cfg.Host, Outbox: f.out.len()}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st.Connected, st.Server, st.Published = f.connected, f.server, f.published
+	st.Connected, st.Server, st.Published, st.AppliedTotal = f.connected, f.server, f.published, f.appliedTotal
 	for _, p := range f.peers {
 		ps := PeerStatus{Host: p.host, Watching: p.watching, Refused: p.refused}
 		for k, until := range p.applied {

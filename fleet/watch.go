@@ -179,16 +179,24 @@ func lastSequence(ctx context.Context, js jetstream.JetStream, host string) (uin
 }
 
 // liftMissing lifts the bans applied here from host whose keys the snapshot of its bucket lacks.
+// Those are the daemon's bans whose origin is host, and those the fleet's own record says it applied
+// from host (the daemon's LiftPeerBan checks the origin again).
 func (f *Fleet) liftMissing(host string, snapshot map[string]bool) {
+	gone := map[string]bool{}
 	for _, b := range f.d.Bans() {
-		if b.Origin.Kind != events.OriginPeer || b.Origin.Peer != host {
-			continue
+		if b.Origin.Kind == events.OriginPeer && b.Origin.Peer == host {
+			gone[Key(b.Jail, b.Prefix)] = true
 		}
-		key := Key(b.Jail, b.Prefix)
-		if snapshot[key] {
-			continue
+	}
+	f.mu.Lock()
+	for k := range f.peerOf(host).applied {
+		gone[k] = true
+	}
+	f.mu.Unlock()
+	for key := range gone {
+		if !snapshot[key] {
+			f.lift(host, key, "gone from the peer's bucket")
 		}
-		f.lift(host, key, "gone from the peer's bucket")
 	}
 }
 
@@ -243,6 +251,8 @@ func (f *Fleet) entry(host string, e jetstream.KeyValueEntry) {
 	}
 	f.mu.Lock()
 	pr.applied[e.Key()] = now.Add(left)
+	f.appliedTotal++
+	f.appliedDirty = true
 	f.mu.Unlock()
 	f.log.Event(events.MsgFleetApplied, sdjournal.PriInfo, map[string]string{
 		events.FieldJail: jail, events.FieldAddress: v.Address, events.FieldPeer: host,
@@ -258,6 +268,7 @@ func (f *Fleet) lift(host, key, why string) {
 	}
 	f.mu.Lock()
 	delete(f.peerOf(host).applied, key)
+	f.appliedDirty = true
 	f.mu.Unlock()
 	if err := f.d.LiftPeerBan(jail, p, host); err != nil && !errors.Is(err, jails.ErrNotBanned) && !errors.Is(err, jails.ErrNoSuchJail) {
 		f.log.Event("", sdjournal.PriWarning, nil, "Fleet: lifting %s's ban of %s (%s): %v", host, key, why, err)

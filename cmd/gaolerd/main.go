@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/gaoler/gaoler/config"
 	"github.com/gaoler/gaoler/daemon"
 	"github.com/gaoler/gaoler/firewall"
+	"github.com/gaoler/gaoler/fleet"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -62,8 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	var fl atomic.Pointer[fleet.Fleet]
 	err := daemon.Run(ctx, daemon.Options{ConfigPath: *configPath, Version: version, Reload: hup,
-		Plugins: []daemon.Plugin{actionsPlugin}})
+		Plugins: []daemon.Plugin{actionsPlugin, fleetPlugin(&fl)}, FleetStatus: fleetStatus(&fl)})
 	var cerr *daemon.ConfigError
 	switch {
 	case errors.As(err, &cerr):
