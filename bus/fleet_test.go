@@ -16,7 +16,7 @@ func (f *fleetFake) FleetStatus() (FleetReply, error) { return f.reply, nil }
 func TestFleet(t *testing.T) {
 	want := FleetReply{
 		Enabled: true, Host: "h2", Connected: true, Server: "nats://192.0.2.1:4222", Outbox: 1, Published: 3,
-		Applied: 2, Refused: 1,
+		Applied: 2, AppliedTotal: 5, Refused: 1,
 		Peers: []FleetPeer{{Host: "h1", Watching: true, Applied: 2, Refused: 1}, {Host: "h3", Watching: true}},
 	}
 	c, _ := serveBackend(t, &fleetFake{fakeBackend: newFakeBackend(), reply: want})

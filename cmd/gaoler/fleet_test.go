@@ -21,7 +21,7 @@ func (f *fleetDaemon) Fleet() (bus.FleetReply, error) { return f.reply, nil }
 func TestStatusFleet(t *testing.T) {
 	reply := bus.FleetReply{
 		Enabled: true, Host: "h2", Connected: true, Server: "nats://192.0.2.1:4222", Outbox: 0, Published: 3,
-		Applied: 2, Refused: 1,
+		Applied: 2, AppliedTotal: 5, Refused: 1,
 		Peers: []bus.FleetPeer{{Host: "h1", Watching: true, Applied: 2, Refused: 1}, {Host: "h3", Watching: true}},
 	}
 	off := reply
