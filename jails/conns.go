@@ -139,13 +139,15 @@ func (c *conns) store(k connKey, x *conn) {
 }
 
 // get returns the connection of k, fresh if it is not known, has been idle longer than ConnIdle at
-// now, or has another address than addr (its process id was reused); it moves to the front.
+// now (or now is more than ConnIdle before its latest line: lines out of order, as in a text file
+// put together from several logs), or has another address than addr (its process id was reused);
+// it moves to the front.
 func (c *conns) get(k connKey, addr netip.Addr, now int64) *conn {
 	for s := c.head.prev; s != &c.head && now-s.last > int64(ConnIdle); s = c.head.prev {
 		c.remove(s)
 	}
 	x := c.lookup(k)
-	if x != nil && (now-x.last > int64(ConnIdle) || addr.IsValid() && x.addr.IsValid() && x.addr != addr) {
+	if x != nil && (now-x.last > int64(ConnIdle) || x.last-now > int64(ConnIdle) || addr.IsValid() && x.addr.IsValid() && x.addr != addr) {
 		prev, next := x.prev, x.next
 		*x = conn{key: k, prev: prev, next: next} // a new connection in the old one's place
 	}

@@ -274,6 +274,11 @@ func TestTrackerForgets(t *testing.T) {
 	if k := next(t0.Add(ConnIdle+time.Second), 10, "Failed password for invalid user a from 192.0.2.1 port 4000 ssh2"); k != Failure {
 		t.Errorf("after ConnIdle: %v, want failure", k)
 	}
+	// So is one whose next line is much older than its latest (lines out of order).
+	next(t0.Add(2*ConnIdle), 11, "Invalid user a from 192.0.2.1 port 4000")
+	if k := next(t0, 11, "Failed password for invalid user a from 192.0.2.1 port 4000 ssh2"); k != Failure {
+		t.Errorf("a line ConnIdle older: %v, want failure", k)
+	}
 	// The number of connections is bounded, the oldest go first.
 	for i := range 3 * DefaultMaxConns {
 		next(t0.Add(time.Hour), 100+i, fmt.Sprintf("Invalid user a from 192.0.2.2 port %d", 1000+i%60000))
