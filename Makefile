@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test unit bench demo deb deps vet fmt clean
+.PHONY: all build test unit bench demo demo-fleet deb deps vet fmt clean
 
 all: build
 
@@ -37,9 +37,16 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./jails/
 	GAOLER_INTEGRATION=1 $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./journal/ ./firewall/
 	GAOLER_INTEGRATION=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./cmd/gaolerd/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./fleet/
 
 demo: deps build
 	bash scripts/demo.sh
+
+# demo-fleet shows fleet mode: three namespaced hosts, a three-node JetStream cluster, one gaolerd
+# each; a ban on h1 reaches the others, h2's ignoreip wins, an unban on h1 is lifted everywhere.
+demo-fleet: deps build
+	$(GO) build -o $(BIN)/ ./internal/natsnode
+	bash scripts/demo-fleet.sh
 
 # deb builds dist/gaoler_<version>_<arch>.deb with dpkg-buildpackage (see packaging/debian) and runs
 # lintian on it.
