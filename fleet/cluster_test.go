@@ -76,7 +76,9 @@ func TestClusterLosesNode(t *testing.T) {
 		t.Fatalf("h1's server %s is none of %v", st.Server, urls)
 	}
 	lost.Shutdown()
+	lostAt := time.Now()
 	h1.d.localBan(h1.f, "sshd", "192.0.2.11/32", time.Hour)
+	defer func() { t.Logf("with a node lost, the ban reached h2 and h3 in %s", time.Since(lostAt)) }()
 	for _, h := range []*host{h2, h3} {
 		waitFor(t, 20*time.Second, h.name+" applies a ban made after a node was lost", func() bool {
 			_, ok := h.d.banned("sshd.192.0.2.11")

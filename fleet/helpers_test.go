@@ -143,6 +143,7 @@ type testLog struct {
 }
 
 type logEntry struct {
+	at     time.Time
 	id     string
 	fields map[string]string
 	msg    string
@@ -151,7 +152,7 @@ type logEntry struct {
 func (l *testLog) Event(id string, _ sdjournal.Priority, fields map[string]string, format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.entries = append(l.entries, logEntry{id, fields, fmt.Sprintf(format, args...)})
+	l.entries = append(l.entries, logEntry{time.Now(), id, fields, fmt.Sprintf(format, args...)})
 }
 
 func (l *testLog) count(id string) int {
@@ -239,7 +240,7 @@ func waitConnected(t testing.TB, hs ...*host) {
 			for _, h := range hs {
 				h.log.mu.Lock()
 				for _, e := range h.log.entries {
-					t.Logf("%s: %s", h.name, e.msg)
+					t.Logf("%s %s: %s", e.at.Format("15:04:05.000"), h.name, e.msg)
 				}
 				h.log.mu.Unlock()
 			}
