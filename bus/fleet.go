@@ -72,3 +72,50 @@ func (c *Client) Fleet() (FleetReply, error) {
 	}
 	return r, nil
 }
+
+// OriginBackend is the part of a Backend that tells who made each running ban (this host's filter,
+// an admin, a fleet peer); a Backend that implements it gets the Jail method ListBanOrigins.
+type OriginBackend interface {
+	// BanOrigins returns the origin of each running ban of jail, or ErrNoSuchJail.
+	BanOrigins(jail string) ([]BanOrigin, error)
+}
+
+// BanOrigin is a running ban's address (as ListBans writes it) and its origin: "filter", "manual",
+// "peer" or "restored", with the peer's host name for a peer's ban (D-Bus type (sss)).
+type BanOrigin struct {
+	Address string
+	Origin  string
+	Peer    string
+}
+
+var listBanOriginsMethod = introspect.Method{Name: "ListBanOrigins", Args: []introspect.Arg{arg("origins", "a(sss)", "out")}}
+
+// ListBanOrigins answers `gaoler banned`'s ORIGIN column: (address, origin, peer) for each running ban.
+// Like ListBans, any user may call it.
+func (j jailMethods) ListBanOrigins(msg dbus.Message) ([]BanOrigin, *dbus.Error) {
+	name, err := jailOf(msg)
+	if err != nil {
+		return nil, err
+	}
+	ob, ok := j.s.b.(OriginBackend)
+	if !ok {
+		return nil, dbusError(fmt.Errorf("this gaolerd cannot tell its bans' origins"))
+	}
+	out, e := ob.BanOrigins(name)
+	if e != nil {
+		return nil, dbusError(e)
+	}
+	if out == nil {
+		out = []BanOrigin{}
+	}
+	return out, nil
+}
+
+// BanOrigins asks the daemon who made each running ban of jail.
+func (c *Client) BanOrigins(jail string) ([]BanOrigin, error) {
+	var out []BanOrigin
+	if err := c.call(JailPath(jail), JailInterface+".ListBanOrigins").Store(&out); err != nil {
+		return nil, remoteError(err)
+	}
+	return out, nil
+}

@@ -39,3 +39,21 @@ func TestFleetWithoutOne(t *testing.T) {
 		t.Fatalf("Fleet() = %+v, want not enabled", got)
 	}
 }
+
+func (f *fleetFake) BanOrigins(jail string) ([]BanOrigin, error) {
+	if jail != "sshd" {
+		return nil, ErrNoSuchJail
+	}
+	return []BanOrigin{{Address: "192.0.2.7", Origin: "peer", Peer: "h1"}}, nil
+}
+
+func TestBanOrigins(t *testing.T) {
+	c, _ := serveBackend(t, &fleetFake{fakeBackend: newFakeBackend()})
+	got, err := c.BanOrigins("sshd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []BanOrigin{{Address: "192.0.2.7", Origin: "peer", Peer: "h1"}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("BanOrigins = %+v, want %+v", got, want)
+	}
+}

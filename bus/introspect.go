@@ -78,6 +78,7 @@ var jailInterface = introspect.Interface{
 		{Name: "Unban", Args: []introspect.Arg{arg("address", "s", "in")}},
 		{Name: "UnbanAll", Args: []introspect.Arg{arg("count", "u", "out")}},
 		{Name: "ListBans", Args: []introspect.Arg{arg("bans", "a(sttu)", "out")}},
+		listBanOriginsMethod,
 	},
 	Properties: introspectProperties(jailProperties),
 }

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"fmt"
+
 	"github.com/gaoler/gaoler/bus"
 )
 
@@ -15,4 +17,22 @@ func (b backend) FleetStatus() (bus.FleetReply, error) {
 		return bus.FleetReply{}, nil
 	}
 	return r, nil
+}
+
+// BanOrigins answers the bus's Jail.ListBanOrigins: who made each running ban of the jail.
+func (b backend) BanOrigins(jail string) ([]bus.BanOrigin, error) {
+	var out []bus.BanOrigin
+	var err error
+	if derr := b.d.do(func() {
+		if b.d.jailConfig(jail) == nil {
+			err = fmt.Errorf("%w: %q", bus.ErrNoSuchJail, jail)
+			return
+		}
+		for _, ban := range b.d.engine.Bans(jail) {
+			out = append(out, bus.BanOrigin{Address: banInfo(ban).Address, Origin: ban.Origin.Kind.String(), Peer: ban.Origin.Peer})
+		}
+	}); derr != nil {
+		return nil, derr
+	}
+	return out, err
 }

@@ -20,6 +20,10 @@ type banJSON struct {
 	BanCount         uint32 `json:"ban_count"`
 	BannedAtUsec     uint64 `json:"banned_at_usec"`
 	ExpiresUsec      uint64 `json:"expires_usec"`
+	// Origin is who made the ban ("filter", "manual", "peer", "restored"), Peer the fleet peer's name;
+	// absent from a daemon that cannot tell.
+	Origin string `json:"origin,omitempty"`
+	Peer   string `json:"peer,omitempty"`
 }
 
 // banned is `gaoler banned [JAIL] [--json]`.
@@ -51,8 +55,13 @@ func (e *env) banned(args []string) error {
 		if err != nil {
 			return explain(err, jail, "")
 		}
+		origins := banOrigins(d, jail)
 		for _, b := range bans {
-			rows = append(rows, e.banRow(jail, b, now))
+			r := e.banRow(jail, b, now)
+			if o, ok := origins[b.Address]; ok {
+				r.Origin, r.Peer = o.Origin, o.Peer
+			}
+			rows = append(rows, r)
 		}
 	}
 	if *asJSON {
@@ -62,12 +71,24 @@ func (e *env) banned(args []string) error {
 		fmt.Fprintln(e.stdout, "No active bans.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, e.bold(strings.Join([]string{"JAIL", "ADDRESS", "BANNED AT", "EXPIRES AT", "REMAINING", "BANS"}, "\t")))
+	withOrigin := false
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", r.Jail, r.Address,
+		withOrigin = withOrigin || r.Origin != ""
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	head := []string{"JAIL", "ADDRESS", "BANNED AT", "EXPIRES AT", "REMAINING", "BANS"}
+	if withOrigin {
+		head = append(head, "ORIGIN")
+	}
+	fmt.Fprintln(tw, e.bold(strings.Join(head, "\t")))
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d", r.Jail, r.Address,
 			usecTime(r.BannedAtUsec, e.loc).Format(timeLayout), usecTime(r.ExpiresUsec, e.loc).Format(timeLayout),
 			remaining(now, usecTime(r.ExpiresUsec, e.loc)), r.BanCount)
+		if withOrigin {
+			fmt.Fprintf(tw, "\t%s", originText(r.Origin, r.Peer))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

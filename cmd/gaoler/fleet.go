@@ -51,3 +51,34 @@ func printFleet(w io.Writer, r *bus.FleetReply) {
 	fmt.Fprintf(w, "   |- Bans applied from peers:\t%d (%d refused)\n", r.Applied, r.Refused)
 	fmt.Fprintf(w, "   `- Outbox:\t%d waiting (%d published)\n", r.Outbox, r.Published)
 }
+
+// originAPI is the part of the daemon's API that tells the bans' origins.
+type originAPI interface {
+	BanOrigins(jail string) ([]bus.BanOrigin, error)
+}
+
+// banOrigins returns the origins of jail's running bans by address; none from a daemon that cannot
+// tell.
+func banOrigins(d api, jail string) map[string]bus.BanOrigin {
+	o, ok := d.(originAPI)
+	if !ok {
+		return nil
+	}
+	list, err := o.BanOrigins(jail)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]bus.BanOrigin, len(list))
+	for _, b := range list {
+		out[b.Address] = b
+	}
+	return out
+}
+
+// originText is an origin as `gaoler banned` shows it: "filter", "manual", "peer h1".
+func originText(origin, peer string) string {
+	if origin == "peer" && peer != "" {
+		return "peer " + peer
+	}
+	return origin
+}

@@ -18,6 +18,13 @@ type fleetDaemon struct {
 
 func (f *fleetDaemon) Fleet() (bus.FleetReply, error) { return f.reply, nil }
 
+func (f *fleetDaemon) BanOrigins(jail string) ([]bus.BanOrigin, error) {
+	if jail != "sshd" {
+		return nil, nil
+	}
+	return []bus.BanOrigin{{Address: "192.0.2.7", Origin: "peer", Peer: "h1"}, {Address: "2001:db8::/64", Origin: "filter"}}, nil
+}
+
 func TestStatusFleet(t *testing.T) {
 	reply := bus.FleetReply{
 		Enabled: true, Host: "h2", Connected: true, Server: "nats://192.0.2.1:4222", Outbox: 0, Published: 3,
@@ -34,6 +41,8 @@ func TestStatusFleet(t *testing.T) {
 		{"status-fleet-json", "status --json", reply},
 		{"status-fleet-disconnected", "status", off},
 		{"status-fleet-none", "status", bus.FleetReply{}},
+		{"banned-origins", "banned", reply},
+		{"banned-origins-json", "banned sshd --json", reply},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &fleetDaemon{fakeDaemon: newFakeDaemon(), reply: tc.reply}
