@@ -149,13 +149,13 @@ func (c *conns) get(k connKey, addr netip.Addr, now int64) *conn {
 	x := c.lookup(k)
 	if x != nil && (now-x.last > int64(ConnIdle) || x.last-now > int64(ConnIdle) || addr.IsValid() && x.addr.IsValid() && x.addr != addr) {
 		prev, next := x.prev, x.next
-		*x = conn{key: k, prev: prev, next: next} // a new connection in the old one's place
+		*x = conn{key: k, last: now, prev: prev, next: next} // a new connection in the old one's place
 	}
 	if x == nil {
 		if c.len() >= c.max {
 			c.remove(c.head.prev)
 		}
-		x = &conn{key: k}
+		x = &conn{key: k, last: now}
 		c.store(k, x)
 	} else {
 		x.prev.next, x.next.prev = x.next, x.prev
@@ -163,9 +163,7 @@ func (c *conns) get(k connKey, addr netip.Addr, now int64) *conn {
 	x.prev, x.next = &c.head, c.head.next
 	c.head.next.prev = x
 	c.head.next = x
-	if now > x.last {
-		x.last = now
-	}
+	x.last = max(x.last, now)
 	return x
 }
 

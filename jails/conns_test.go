@@ -274,6 +274,12 @@ func TestTrackerForgets(t *testing.T) {
 	if k := next(t0.Add(ConnIdle+time.Second), 10, "Failed password for invalid user a from 192.0.2.1 port 4000 ssh2"); k != Failure {
 		t.Errorf("after ConnIdle: %v, want failure", k)
 	}
+	// Times before 1970 are times like any other.
+	old := time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)
+	next(old, 12, "Invalid user a from 192.0.2.1 port 4000")
+	if k := next(old.Add(time.Second), 12, "Failed password for invalid user a from 192.0.2.1 port 4000 ssh2"); k != Repeat {
+		t.Errorf("a connection of 1960: %v, want repeat", k)
+	}
 	// So is one whose next line is much older than its latest (lines out of order).
 	next(t0.Add(2*ConnIdle), 11, "Invalid user a from 192.0.2.1 port 4000")
 	if k := next(t0, 11, "Failed password for invalid user a from 192.0.2.1 port 4000 ssh2"); k != Failure {

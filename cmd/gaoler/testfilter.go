@@ -261,6 +261,9 @@ func parseSyslog(line string) syslogLine {
 	stamp := strings.Replace(line[m[2]:m[3]], ",", ".", 1)
 	for _, layout := range syslogTimes {
 		if t, err := time.Parse(layout, stamp); err == nil {
+			if t.Year() == 0 { // RFC 3164 writes no year: take this one's, as syslog readers do
+				t = t.AddDate(time.Now().Year(), 0, 0)
+			}
 			l.at = t
 			break
 		}

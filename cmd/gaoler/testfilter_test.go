@@ -27,6 +27,8 @@ func TestTestFilterText(t *testing.T) {
 		{"test-filter-sshd-json", "sshd --json testdata/test-filter/sshd.log"},
 		{"test-filter-sshd-connections", "sshd testdata/test-filter/sshd-connections.log"},
 		{"test-filter-sshd-connections-json", "sshd --json testdata/test-filter/sshd-connections.log"},
+		{"test-filter-sshd-connections-ddos", "sshd --mode ddos testdata/test-filter/sshd-connections.log"},
+		{"test-filter-sshd-connections-aggressive", "sshd --mode aggressive --json testdata/test-filter/sshd-connections.log"},
 		{"test-filter-top", "web --top 1 --config testdata/config/ok/gaoler.toml testdata/test-filter/web.log"},
 		{"test-filter-unknown", "nosuch --config testdata/config/ok/gaoler.toml testdata/test-filter/web.log"},
 		{"test-filter-bad-mode", "sshd --mode paranoid testdata/test-filter/sshd.log"},
