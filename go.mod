@@ -14,6 +14,7 @@ require (
 	github.com/prometheus/client_model v0.6.2
 	github.com/prometheus/common v0.66.1
 	github.com/vishvananda/netns v0.0.5
+	golang.org/x/image v0.48.0
 	golang.org/x/sys v0.50.0
 )
 

@@ -587,7 +587,7 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 	if len(batch) == journal.BatchSize {
 		d.saveEvery *= 10
 	}
-	if time.Since(d.lastSave) >= d.saveEvery {
+	if time.Since(d.lastSave) >= d.saveEvery && !d.saver.busy() {
 		d.save()
 	}
 	return lastFailure
@@ -630,7 +630,7 @@ func (d *Daemon) tick(now time.Time) {
 	if d.saver.takeFailed() {
 		d.dirty = true // a checkpoint could not be written: try again
 	}
-	if d.dirty && now.Sub(d.lastSave) >= d.saveEvery {
+	if d.dirty && now.Sub(d.lastSave) >= d.saveEvery && !d.saver.busy() {
 		d.save()
 	}
 	if d.readerCancel == nil && !d.readerRetry.IsZero() && !now.Before(d.readerRetry) {

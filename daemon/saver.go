@@ -76,6 +76,16 @@ func (s *saver) failures() uint64 {
 	return s.fails
 }
 
+// busy reports whether a checkpoint is being written or waits to be. The daemon's periodic
+// checkpoints skip their turn then (the state stays dirty, the next tick tries again): a snapshot of
+// 200,000 bans is tens of megabytes, and three alive at once (one written, one waiting, one being
+// taken) made most of a flood's peak memory.
+func (s *saver) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next != nil || s.written < s.queued
+}
+
 // put hands cp over to be written and returns its number, for wait.
 func (s *saver) put(cp *Checkpoint) uint64 {
 	s.mu.Lock()

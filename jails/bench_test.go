@@ -197,3 +197,42 @@ func BenchmarkTrackedConnBytes(b *testing.B) {
 	}
 	b.ReportMetric(per, "bytes/conn")
 }
+
+// BenchmarkBannedAddressBytes measures the heap one running ban costs (maxretry 1, so no window
+// precedes it): the ban with its journal entry (a realistic message and cursor), its history record
+// and the map entries, in a jail holding 100,000 of them.
+func BenchmarkBannedAddressBytes(b *testing.B) {
+	const n = 100000
+	msgs := make([]string, n)
+	for i := range msgs {
+		msgs[i] = failMsg(netip.AddrFrom4([4]byte{198, 18 + byte(i>>16), byte(i >> 8), byte(i)}).String())
+	}
+	cursor := "s=9f2a6c6e0a4b4c8e8d1f0e5b7c3a2d10;i=1a2b3c;b=4f1e2d3c4b5a69788796a5b4c3d2e1f0;m=2b7c3f1a;t=62c1f0a3b4c5d;x=8e7d6c5b4a392817"
+	var perBan float64
+	for range b.N {
+		clock := &fakeClock{t: t0}
+		e := NewEngine(newFakeFirewall(clock), nopEvents{}, clock.now)
+		f, _ := SSHD(ModeNormal)
+		e.SetJail("sshd", f, Settings{BanTime: time.Hour, FindTime: time.Hour, MaxRetry: 1, IPv6Prefix: 128})
+		e.fw = nopFirewall{}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i, m := range msgs {
+			e.Handle("sshd", events.Entry{Time: t0.Add(time.Duration(i)), Message: m, Cursor: cursor})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if st, _ := e.Stats("sshd"); st.CurrentlyBanned != n {
+			b.Fatalf("banned %d", st.CurrentlyBanned)
+		}
+		perBan = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(e)
+	}
+	b.ReportMetric(perBan, "bytes/ban")
+}
+
+type nopFirewall struct{}
+
+func (nopFirewall) Ban(string, netip.Prefix, time.Duration) error { return nil }
+func (nopFirewall) Unban(string, netip.Prefix) error              { return nil }
