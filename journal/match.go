@@ -136,29 +136,61 @@ next:
 // field: SDTerms leaves such a field out of what it gives sd-journal (a wider pre-selection), and
 // Satisfied, which reads Field as "" for an absent field, applies it exactly.
 
-// SDTerms returns the terms to give sd-journal (FIELD=value and "+" between alternatives): the
-// match's own, less the fields that have an empty value in an alternative. ok is false when an
-// alternative is left with no term, i.e. sd-journal must read every entry and Satisfied decide.
+// SDTerms returns the terms to give sd-journal (FIELD=value and "+" between alternatives): a
+// pre-selection that every entry satisfying the match passes, which Satisfied then decides exactly.
+// Of each alternative it keeps one field, the most selective (see preselect): sd-journal intersects
+// the entry lists of every field of an alternative, and with the sshd filter's default match that
+// intersection (_UID=0 with the unit, the command, the identifier) cost two thirds more CPU than
+// reading the same entries through the unit alone. Fields with an empty value in an alternative are
+// never given (sd-journal cannot match an absent field). ok is false when an alternative is left
+// with no term, i.e. sd-journal must read every entry and Satisfied decide.
 func (m Match) SDTerms() (terms []string, ok bool) {
 	for i, c := range m.alts {
 		if i > 0 {
 			terms = append(terms, "+")
 		}
-		n := 0
-		for _, fv := range c {
-			if contains(fv.values, "") {
-				continue
-			}
-			for _, v := range fv.values {
-				terms = append(terms, fv.field+"="+v)
-				n++
-			}
-		}
-		if n == 0 {
+		fv, found := preselect(c)
+		if !found {
 			return nil, false
+		}
+		for _, v := range fv.values {
+			terms = append(terms, fv.field+"="+v)
 		}
 	}
 	return terms, true
+}
+
+// selective ranks the fields that name one program or service, most selective first; broad are
+// fields that most entries of a host share. preselect picks an alternative's field by them.
+var (
+	selective = []string{"_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_EXE", "_COMM", "SYSLOG_IDENTIFIER", "_CMDLINE"}
+	broad     = []string{"_UID", "_GID", "_TRANSPORT", "PRIORITY", "SYSLOG_FACILITY", "_BOOT_ID", "_MACHINE_ID",
+		"_HOSTNAME", "_CAP_EFFECTIVE", "_SYSTEMD_SLICE", "_SYSTEMD_OWNER_UID", "_AUDIT_LOGINUID", "_AUDIT_SESSION",
+		"_SELINUX_CONTEXT", "_NAMESPACE", "_RUNTIME_SCOPE"}
+)
+
+// preselect returns the field of c that sd-journal should select by: the first of selective that c
+// has, else its first field that is not broad, else its first field; never one with an empty value.
+func preselect(c conjunction) (fieldValues, bool) {
+	usable := func(fv fieldValues) bool { return !contains(fv.values, "") }
+	for _, f := range selective {
+		for _, fv := range c {
+			if fv.field == f && usable(fv) {
+				return fv, true
+			}
+		}
+	}
+	for _, fv := range c {
+		if usable(fv) && !contains(broad, fv.field) {
+			return fv, true
+		}
+	}
+	for _, fv := range c {
+		if usable(fv) {
+			return fv, true
+		}
+	}
+	return fieldValues{}, false
 }
 
 // addTo adds the match to sd-journal as one or more alternatives (sd_journal_add_disjunction after

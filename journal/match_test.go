@@ -78,9 +78,31 @@ func TestAddToSdJournal(t *testing.T) {
 	if err := m.addTo(&rec); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "|", "_UID=0", "_SYSTEMD_UNIT=ssh.service", "|"}
+	// Each alternative pre-selected by its most selective field; _UID=0 is checked by Satisfied.
+	want := []string{"_COMM=sshd", "_COMM=sshd-session", "|", "_SYSTEMD_UNIT=ssh.service", "|"}
 	if !reflect.DeepEqual([]string(rec), want) {
 		t.Errorf("calls = %q, want %q", rec, want)
+	}
+}
+
+// TestPreselectKeepsTrust: an entry that passes sd-journal's wider pre-selection but not the whole
+// match (a user's forged SYSLOG_IDENTIFIER=sshd, a root process of another unit) is not Satisfied.
+func TestPreselectKeepsTrust(t *testing.T) {
+	m, _ := ParseMatch([]string{"_UID=0", "_SYSTEMD_UNIT=ssh.service", "+", "_UID=0", "_COMM=sshd", "+",
+		"_UID=0", "_COMM=", "SYSLOG_IDENTIFIER=sshd"})
+	terms, _ := m.SDTerms()
+	if want := []string{"_SYSTEMD_UNIT=ssh.service", "+", "_COMM=sshd", "+", "SYSLOG_IDENTIFIER=sshd"}; !reflect.DeepEqual(terms, want) {
+		t.Fatalf("SDTerms = %q, want %q", terms, want)
+	}
+	for _, f := range []map[string]string{
+		{"_UID": "1000", "_COMM": "logger", "SYSLOG_IDENTIFIER": "sshd"}, // logger -t sshd by a user
+		{"_UID": "1000", "_COMM": "sshd"},                                // a user's program named sshd
+		{"_UID": "1000", "_SYSTEMD_UNIT": "ssh.service"},                 // not root
+		{"_UID": "1000", "SYSLOG_IDENTIFIER": "sshd"},                    // a user's, metadata lost
+	} {
+		if m.Satisfied(NewEntry("c", 1, "Failed password for root from 192.0.2.1 port 22 ssh2", f)) {
+			t.Errorf("forged entry %v satisfies the match", f)
+		}
 	}
 }
 
@@ -106,7 +128,8 @@ func TestAbsentField(t *testing.T) {
 		}
 	}
 	terms, ok := m.SDTerms()
-	want := []string{"_UID=0", "_COMM=sshd", "+", "_UID=0", "SYSLOG_IDENTIFIER=sshd"}
+	// One field of each alternative pre-selects (the broad _UID is left to Satisfied).
+	want := []string{"_COMM=sshd", "+", "SYSLOG_IDENTIFIER=sshd"}
 	if !ok || !reflect.DeepEqual(terms, want) {
 		t.Errorf("SDTerms = %q %v, want %q", terms, ok, want)
 	}
@@ -114,7 +137,7 @@ func TestAbsentField(t *testing.T) {
 	if err := m.addTo(&rec); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"_UID=0", "_COMM=sshd", "|", "_UID=0", "SYSLOG_IDENTIFIER=sshd", "|"}; !reflect.DeepEqual([]string(rec), want) {
+	if want := []string{"_COMM=sshd", "|", "SYSLOG_IDENTIFIER=sshd", "|"}; !reflect.DeepEqual([]string(rec), want) {
 		t.Errorf("addTo calls = %q, want %q", rec, want)
 	}
 	only, _ := ParseMatch([]string{"_UID=0", "+", "_COMM="})

@@ -19,7 +19,8 @@ import (
 // BenchmarkCatchUp measures gaolerd catching up on the benchmark journal (1,000,000 entries, a tenth
 // of them sshd failures from 20,000 addresses; see testenv.BenchJournal) by the CPU time the whole
 // daemon process spends until its checkpoint reaches the last entry, next to the CPU time of the bare
-// go-systemd loop (package bareloop: sd_journal_next + MESSAGE, with the sshd match) over the same
+// go-systemd loop (package bareloop: sd_journal_next + MESSAGE, through the single term
+// _SYSTEMD_UNIT=ssh.service: testenv.BenchReferenceMatch) over the same
 // files, measured two ways: as a program of its own (a whole process, like gaolerd: the headline
 // ratio) and inside this benchmark's process, where it pays no start-up (compared with gaolerd's CPU
 // less the start-up of `gaolerd --version`). The three take turns, catchUpRounds times per iteration,
@@ -64,7 +65,7 @@ func BenchmarkCatchUp(b *testing.B) {
 
 // bareProcessCPU runs the bareloop program over dir with the sshd match and returns its CPU time.
 func bareProcessCPU(b *testing.B, dir string, want int) time.Duration {
-	cmd := exec.Command(filepath.Join(binaries(b), "bareloop"), append([]string{dir}, testenv.BenchMatch...)...)
+	cmd := exec.Command(filepath.Join(binaries(b), "bareloop"), append([]string{dir}, testenv.BenchReferenceMatch...)...)
 	out, err := cmd.Output()
 	if err != nil {
 		b.Fatalf("bareloop: %v", err)
@@ -115,7 +116,7 @@ func median(ds []time.Duration) time.Duration {
 func bareLoopCPU(b *testing.B, dir string, want int) (time.Duration, uint64) {
 	var ru0, ru1 unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru0)
-	n, last := testenv.BareLoop(b, dir, testenv.BenchMatch)
+	n, last := testenv.BareLoop(b, dir, testenv.BenchReferenceMatch)
 	unix.Getrusage(unix.RUSAGE_SELF, &ru1)
 	if n != want {
 		b.Fatalf("bare loop read %d entries, want %d", n, want)
