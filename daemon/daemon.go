@@ -153,6 +153,8 @@ type Daemon struct {
 	pluginCancel context.CancelFunc
 	pluginWG     sync.WaitGroup
 
+	finder      *journal.Finder // completes the entries behind a ban (announce.go); nil until needed
+	finderErr   error           // why it could not be opened, logged once
 	failures    minuteCounter
 	failureLog  failureLog
 	batchNow    time.Time // when the batch being handled arrived: the clock of its failure entries
@@ -220,8 +222,13 @@ func Run(ctx context.Context, o Options) error {
 func (d *Daemon) shutDown() {
 	d.hub.Close()
 	d.stopPlugins()
+	if d.finder != nil {
+		d.finder.Close() // read only: nothing to lose
+	}
 	if d.fw != nil {
-		d.fw.Close()
+		if err := d.fw.Close(); err != nil {
+			d.log.Errorf("firewall: %v", err)
+		}
 	}
 }
 

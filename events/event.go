@@ -9,10 +9,10 @@ import (
 // Entry is a journal entry behind a decision: the failure lines that made a ban, as `gaoler why` and
 // the actions show them.
 type Entry struct {
-	Time    time.Time // __REALTIME_TIMESTAMP
-	Cursor  string    // the entry's journal cursor, "" when it is not known
-	Message string    // MESSAGE
-	PID     int       // _PID of the sender (for sshd, the connection); 0 when unknown
+	Time    time.Time `json:"time"`             // __REALTIME_TIMESTAMP
+	Cursor  string    `json:"cursor,omitempty"` // the entry's journal cursor, "" when it is not known
+	Message string    `json:"message"`          // MESSAGE
+	PID     int       `json:"pid,omitempty"`    // _PID of the sender (for sshd, the connection); 0 when unknown
 }
 
 // OriginKind says who decided a ban or an unban.
@@ -40,6 +40,18 @@ func (k OriginKind) String() string {
 	return fmt.Sprintf("origin(%d)", k)
 }
 
+// MarshalText writes the kind's name, as in the checkpoint.
+func (k OriginKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a kind's name.
+func (k *OriginKind) UnmarshalText(b []byte) error {
+	v, err := ParseOriginKind(string(b))
+	if err == nil {
+		*k = v
+	}
+	return err
+}
+
 // ParseOriginKind is the inverse of OriginKind.String.
 func ParseOriginKind(s string) (OriginKind, error) {
 	for k, n := range originNames {
@@ -52,9 +64,9 @@ func ParseOriginKind(s string) (OriginKind, error) {
 
 // Origin is who decided a ban or an unban.
 type Origin struct {
-	Kind OriginKind
-	UID  uint32 // OriginManual: the bus caller's uid
-	Peer string // OriginPeer: the peer's host name in the fleet
+	Kind OriginKind `json:"kind"`
+	UID  uint32     `json:"uid,omitempty"`  // OriginManual: the bus caller's uid
+	Peer string     `json:"peer,omitempty"` // OriginPeer: the peer's host name in the fleet
 }
 
 // String describes the origin for people: "filter", "manual (uid 0)", "peer h1", "restored".

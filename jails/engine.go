@@ -50,10 +50,16 @@ type Ban struct {
 	Prefix   netip.Prefix // /32, /128, or /ipv6_prefix
 	BannedAt time.Time
 	Expires  time.Time
-	Count    int            // bans of this prefix so far, this one included (over all jails with increment.overalljails)
-	Origin   events.Origin  `json:"-"` // not yet in the checkpoint
-	Rule     string         `json:"-"` // the filter rule of the failure that made the ban ("" for other origins)
-	Entries  []events.Entry `json:"-"` // the journal entries behind the ban, oldest first, at most maxretry
+	Count    int           // bans of this prefix so far, this one included (over all jails with increment.overalljails)
+	Origin   events.Origin `json:",omitzero"`  // who decided it; the zero Origin is the jail's own (OriginFilter)
+	Rule     string        `json:",omitempty"` // the filter rule of the failure that made the ban ("" for other origins)
+	// Entries are the journal entries behind a ban the jail decided, oldest first, at most maxretry:
+	// the failures its window kept, then the banning entry. A window keeps a failure's time and PID
+	// only (see window), so the earlier entries come without Message and Cursor, and the banning
+	// entry without a Cursor unless the reader gave it one. The slice is the engine's own, shared by
+	// the Ban values it hands out: whoever drives the engine may complete the entries in place (the
+	// daemon reads the messages and cursors back from the journal), never append to them.
+	Entries []events.Entry `json:",omitempty"`
 }
 
 // Stats are a jail's counters, as `gaoler status` shows them.
@@ -119,6 +125,7 @@ type jail struct {
 	narrow   map[netip.Prefix]netip.Prefix // IPv6 /ipv6_prefix -> an ignored prefix inside it
 	noted    map[netip.Prefix]bool         // the narrow prefixes already told to the notice
 	windows  *windows
+	prior    []events.Entry  // Handle's buffer: the failures before the one it handles
 	nets     *windows        // per IPv6 /64: its distinct addresses' first failures (Settings.IPv6SubnetLimit)
 	bans     prefixMap[*Ban] // active: installed in the firewall
 	past     prefixMap[*Ban] // decided from a backlog, already over by now(): not installed
@@ -271,15 +278,18 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 			return true
 		}
 	}
+	entries := j.prior[:0] // the failures before this one within findtime, should it ban
 	if j.s.MaxRetry > 1 {
 		w, _ := j.windows.touch(k)
 		j.windows.trim(j.s.maxTracked())
-		if j.windows.add(w, at.UnixNano(), int64(j.s.FindTime)) < j.s.MaxRetry {
+		entries = w.within(entries, at.UnixNano(), int64(j.s.FindTime))
+		j.prior = entries
+		if j.windows.add(w, at.UnixNano(), int64(j.s.FindTime), int32(entry.PID)) < j.s.MaxRetry {
 			return true
 		}
 	}
 	j.windows.remove(k)
-	e.ban(j, j.banKey(k, addr, at), at, 0, 0, events.Origin{Kind: events.OriginFilter}, rule, []events.Entry{entry})
+	e.ban(j, j.banKey(k, addr, at), at, 0, 0, events.Origin{Kind: events.OriginFilter}, rule, banEntries(entries, entry))
 	return true
 }
 
@@ -293,7 +303,7 @@ func (e *Engine) countInSubnet(j *jail, net netip.Prefix, a netip.Addr, t time.T
 	}
 	w, _ := j.nets.touch(net)
 	j.nets.trim(j.s.maxTracked())
-	if j.nets.add(w, t.UnixNano(), int64(j.s.FindTime)) <= j.s.IPv6SubnetLimit {
+	if j.nets.add(w, t.UnixNano(), int64(j.s.FindTime), 0) <= j.s.IPv6SubnetLimit {
 		return netip.Prefix{}, false
 	}
 	if j.refuseOverlap(net) != nil || j.banKey(net, a, t) != net {

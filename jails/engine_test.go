@@ -122,6 +122,53 @@ func (h *harness) fail(addr string, off time.Duration) bool {
 	return h.e.Handle("sshd", events.Entry{Time: at, Message: failMsg(addr)})
 }
 
+// TestBanEntries: a ban carries the journal entries behind it, oldest first: the failures its window
+// kept within findtime, then the one that reached maxretry, each with its PID; completed in place by
+// time and PID, as the daemon does from the journal, the engine's ban has their messages and cursors.
+func TestBanEntries(t *testing.T) {
+	h := newHarness(t, settings())       // maxretry 3
+	journal := map[string]events.Entry{} // the entries a lookup finds, by time and PID
+	a := "192.0.2.60"
+	for i, off := range []time.Duration{0, 11 * time.Minute, 12 * time.Minute, 13 * time.Minute} {
+		h.clock.t = t0.Add(off)
+		e := events.Entry{Time: t0.Add(off), Message: fmt.Sprintf("Failed password for root from %s port %d ssh2", a, 40000+i), PID: 100 + i, Cursor: fmt.Sprint("c", i)}
+		journal[fmt.Sprint(e.Time.UnixNano(), e.PID)] = e
+		e.Cursor = "" // the reader gives a cursor to the last entry of a batch only
+		if i == 3 {
+			e.Cursor = "c3"
+		}
+		h.e.Handle("sshd", e)
+	}
+	bans := h.e.Bans("sshd")
+	if len(bans) == 1 { // as the daemon does: complete them in place, by time and PID
+		for i, e := range bans[0].Entries {
+			if e.Message == "" {
+				bans[0].Entries[i] = journal[fmt.Sprint(e.Time.UnixNano(), e.PID)]
+			}
+		}
+		bans = h.e.Bans("sshd")
+	}
+	if len(bans) != 1 {
+		t.Fatalf("bans %+v", bans)
+	}
+	var got []string
+	for _, e := range bans[0].Entries {
+		got = append(got, fmt.Sprintf("%s %s %d", e.Time.Sub(t0), strings.Fields(e.Message)[7], e.PID))
+	}
+	// The first failure is out of findtime.
+	if want := []string{"11m0s 40001 101", "12m0s 40002 102", "13m0s 40003 103"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("entries %q, want %q", got, want)
+	}
+	for i, e := range bans[0].Entries {
+		if want := fmt.Sprint("c", i+1); e.Cursor != want {
+			t.Errorf("entry %d: cursor %q, want %q", i, e.Cursor, want)
+		}
+	}
+	if bans[0].Rule == "" || bans[0].Origin.Kind != events.OriginFilter {
+		t.Errorf("ban %+v", bans[0])
+	}
+}
+
 func TestWindow(t *testing.T) {
 	h := newHarness(t, settings())
 	h.fail("192.0.2.1", 0)

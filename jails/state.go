@@ -7,8 +7,10 @@ import (
 	"time"
 )
 
-// StateVersion is the version of State this package writes; Restore refuses others.
-const StateVersion = 1
+// StateVersion is the version of State this package writes. Restore reads it and version 1, which
+// had no origin, rule or entries for bans and no PIDs for windows: its bans are restored as the
+// jails' own (OriginFilter), and its failures with no PID.
+const StateVersion = 2
 
 // State is everything the engine decided, as JSON: the daemon writes it atomically with the journal
 // cursor of the last entry it handled, so that a restart resumes exactly where the engine stopped.
@@ -37,10 +39,12 @@ type JailState struct {
 	TotalBanned uint64      `json:"total_banned"`
 }
 
-// WindowState is one failure window: the failure timestamps in unix nanoseconds.
+// WindowState is one failure window: the failure timestamps in unix nanoseconds and the PIDs of
+// their journal entries' senders (PIDs[i] goes with Times[i]), which find the entries again.
 type WindowState struct {
 	Prefix netip.Prefix `json:"prefix"`
 	Times  []int64      `json:"times"`
+	PIDs   []int32      `json:"pids,omitempty"`
 }
 
 // ForgivenState is a prefix an admin unbanned: failures before At do not count.
@@ -110,16 +114,30 @@ func (ws *windows) snapshot() []WindowState {
 	if ws.len() == 0 {
 		return nil
 	}
-	// One allocation for every window's times: a checkpoint of 20,000 tracked addresses is taken
-	// once a second under attack.
-	total := 0
-	ws.each(func(w *window) { total += len(w.times) })
+	// One allocation for every window's times, one for their PIDs: a checkpoint of 20,000 tracked
+	// addresses is taken once a second under attack.
+	total, pidded := 0, false
+	ws.each(func(w *window) {
+		total += len(w.times)
+		pidded = pidded || len(w.pids) > 0
+	})
 	times := make([]int64, 0, total)
+	var pids []int32
+	if pidded {
+		pids = make([]int32, 0, total)
+	}
 	out := make([]WindowState, 0, ws.len())
 	ws.each(func(w *window) {
 		start := len(times)
 		times = append(times, w.times...)
-		out = append(out, WindowState{Prefix: w.key, Times: times[start:len(times):len(times)]})
+		end := len(times)
+		s := WindowState{Prefix: w.key, Times: times[start:end:end]}
+		if pidded && end > start {
+			w.fill()
+			pids = append(pids, w.pids[:len(w.times)]...)
+			s.PIDs = pids[start:end:end]
+		}
+		out = append(out, s)
 	})
 	return out
 }
@@ -131,7 +149,11 @@ func restoreWindows(ws *windows, saved []WindowState, max int) {
 		if !s.Prefix.IsValid() || ws.m.at(s.Prefix) != nil {
 			continue
 		}
-		ws.pushBack(&window{key: s.Prefix, times: append([]int64(nil), s.Times...)})
+		w := &window{key: s.Prefix, times: append([]int64(nil), s.Times...)}
+		if len(s.PIDs) == len(s.Times) && len(s.PIDs) > 0 {
+			w.pids = append([]int32(nil), s.PIDs...)
+		} // else a version 1 window, an IPv6 /64's count, or a damaged one: no PIDs (fill)
+		ws.pushBack(w)
 	}
 	ws.trim(max)
 }
@@ -142,7 +164,7 @@ func restoreWindows(ws *windows, saved []WindowState, max int) {
 // nothing; bans whose time is over stay until the next Expire reports them, as if the engine had never
 // stopped.
 func (e *Engine) Restore(s State) error {
-	if s.Version != StateVersion {
+	if s.Version != StateVersion && s.Version != 1 {
 		return fmt.Errorf("jails: state version %d, want %d", s.Version, StateVersion)
 	}
 	e.history = make(map[string]*prefixMap[record])

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gaoler/gaoler/events"
 )
 
 // AppendJSON appends s as encoding/json encodes it, byte for byte, but without reflection: the daemon
@@ -180,6 +182,16 @@ func encodeWindows(o *jsonOut, name string, ws []WindowState) {
 			}
 			b = append(b, ']')
 		}
+		if len(w.PIDs) > 0 {
+			b = append(b, `,"pids":[`...)
+			for k, pid := range w.PIDs {
+				if k > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, int64(pid), 10)
+			}
+			b = append(b, ']')
+		}
 		b = append(b, '}')
 		o.b = b
 		o.spill()
@@ -204,12 +216,62 @@ func encodeBans(o *jsonOut, bans []Ban) {
 		b = AppendJSONTime(b, ban.Expires)
 		b = append(b, `,"Count":`...)
 		b = strconv.AppendInt(b, int64(ban.Count), 10)
+		if ban.Origin != (events.Origin{}) {
+			b = append(b, `,"Origin":`...)
+			b = appendOrigin(b, ban.Origin)
+		}
+		if ban.Rule != "" {
+			b = append(b, `,"Rule":`...)
+			b = AppendJSONString(b, ban.Rule)
+		}
+		if len(ban.Entries) > 0 {
+			b = append(b, `,"Entries":[`...)
+			for k, e := range ban.Entries {
+				if k > 0 {
+					b = append(b, ',')
+				}
+				b = appendEntry(b, e)
+			}
+			b = append(b, ']')
+		}
 		b = append(b, '}')
 		o.b = b
 		o.spill()
 		b = o.b
 	}
 	o.b = append(b, ']')
+}
+
+// appendOrigin appends o as encoding/json encodes events.Origin.
+func appendOrigin(b []byte, o events.Origin) []byte {
+	b = append(b, `{"kind":`...)
+	b = AppendJSONString(b, o.Kind.String())
+	if o.UID != 0 {
+		b = append(b, `,"uid":`...)
+		b = strconv.AppendUint(b, uint64(o.UID), 10)
+	}
+	if o.Peer != "" {
+		b = append(b, `,"peer":`...)
+		b = AppendJSONString(b, o.Peer)
+	}
+	return append(b, '}')
+}
+
+// appendEntry appends e as encoding/json encodes events.Entry.
+func appendEntry(b []byte, e events.Entry) []byte {
+	b = append(b, `{"time":`...)
+	b = AppendJSONTime(b, e.Time)
+	if e.Cursor != "" {
+		b = append(b, `,"cursor":`...)
+		b = AppendJSONString(b, e.Cursor)
+	}
+	b = append(b, `,"message":`...)
+	b = AppendJSONString(b, e.Message)
+	if e.PID != 0 {
+		b = append(b, `,"pid":`...)
+		b = strconv.AppendInt(b, int64(e.PID), 10)
+	}
+	return append(b, '}')
 }
 
 func appendPrefix(b []byte, p netip.Prefix) []byte {

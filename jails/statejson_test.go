@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -44,6 +45,24 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		out := make([]Ban, n)
 		for i := range out {
 			out[i] = Ban{Jail: name(), Prefix: pfx(), BannedAt: tm(), Expires: tm(), Count: rng.IntN(5) - 1}
+			switch rng.IntN(4) {
+			case 1:
+				out[i].Origin = events.Origin{Kind: events.OriginManual, UID: uint32(rng.IntN(2) * 1000)}
+			case 2:
+				out[i].Origin = events.Origin{Kind: events.OriginPeer, Peer: name()}
+			case 3:
+				out[i].Origin = events.Origin{Kind: events.OriginRestored}
+			}
+			if rng.IntN(2) == 0 {
+				out[i].Rule = name()
+			}
+			for e := rng.IntN(3); e > 0; e-- {
+				ent := events.Entry{Time: tm(), Message: name(), PID: rng.IntN(3) * 4242}
+				if rng.IntN(2) == 0 {
+					ent.Cursor = "s=0123;i=" + name()
+				}
+				out[i].Entries = append(out[i].Entries, ent)
+			}
 		}
 		return out
 	}
@@ -60,6 +79,11 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 						ws.Times = []int64{}
 						for x := rng.IntN(4); x > 0; x-- {
 							ws.Times = append(ws.Times, rng.Int64()-rng.Int64())
+						}
+						if rng.IntN(2) == 0 {
+							for range ws.Times {
+								ws.PIDs = append(ws.PIDs, int32(rng.IntN(70000)))
+							}
 						}
 					}
 					js.Windows = append(js.Windows, ws)
@@ -163,3 +187,32 @@ type nopFirewallB struct{}
 
 func (nopFirewallB) Ban(string, netip.Prefix, time.Duration) error { return nil }
 func (nopFirewallB) Unban(string, netip.Prefix) error              { return nil }
+
+// TestRestoreVersion1: a state written before bans had origins and entries, and windows entries,
+// restores: its bans as the jail's own, its failures with no PID, and they still count.
+func TestRestoreVersion1(t *testing.T) {
+	v1 := `{"version":1,"jails":[{"name":"sshd",
+		"windows":[{"prefix":"192.0.2.70/32","times":[` + fmt.Sprint(t0.Add(-time.Minute).UnixNano()) + `,` + fmt.Sprint(t0.Add(-30*time.Second).UnixNano()) + `]}],
+		"bans":[{"Jail":"sshd","Prefix":"192.0.2.71/32","BannedAt":"2026-11-24T09:55:00Z","Expires":"2026-11-24T10:05:00Z","Count":1}],
+		"last_entry":"2026-11-24T09:59:30Z","total_failed":5,"total_banned":1}]}`
+	var st State
+	if err := json.Unmarshal([]byte(v1), &st); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, settings()) // maxretry 3
+	if err := h.e.Restore(st); err != nil {
+		t.Fatal(err)
+	}
+	bans := h.e.Bans("sshd")
+	if len(bans) != 1 || bans[0].Origin != (events.Origin{}) || len(bans[0].Entries) != 0 {
+		t.Fatalf("bans %+v", bans)
+	}
+	h.fail("192.0.2.70", 0)
+	bans = h.e.Bans("sshd")
+	if len(bans) != 2 || len(bans[0].Entries) != 3 || bans[0].Entries[0].PID != 0 || bans[0].Entries[2].Message == "" {
+		t.Fatalf("after the third failure: bans %+v", bans)
+	}
+	if got := h.e.Snapshot(); got.Version != StateVersion {
+		t.Errorf("snapshot version %d, want %d", got.Version, StateVersion)
+	}
+}

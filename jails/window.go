@@ -1,17 +1,29 @@
 package jails
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/gaoler/gaoler/events"
+)
 
 // window is the recent failures of one address (or IPv6 prefix) in one jail: at most maxretry-1
-// timestamps (a failure that reaches maxretry bans instead of being kept), in unix nanoseconds. The
-// windows of a jail form a list from the most to the least recently failed, so the stalest is evicted
-// first when the jail reaches its cap.
+// timestamps (a failure that reaches maxretry bans instead of being kept), in unix nanoseconds, and
+// beside each the PID of its journal entry's sender. The windows of a jail form a list from the most
+// to the least recently failed, so the stalest is evicted first when the jail reaches its cap.
+//
+// The timestamp and the PID find the entry in the journal again: the daemon reads a ban's messages and
+// cursors back from there when it announces the ban (see Ban.Entries), so that a window keeps 12 bytes
+// per failure instead of a copy of its message (50 to 100 bytes and an allocation) and its cursor
+// (about 130 bytes, and as costly to read as the rest of the entry).
 //
 // The same type counts the distinct addresses of an IPv6 /64 that failed (Settings.IPv6SubnetLimit):
-// there each timestamp is an address's first failure within findtime.
+// there each timestamp is an address's first failure within findtime, and there are no PIDs.
 type window struct {
 	key        netip.Prefix
 	times      []int64
+	pids       []int32 // pids[i] is the sender of times[i], 0 when unknown; none in a /64's count
 	prev, next *window
 }
 
@@ -101,11 +113,11 @@ func (ws *windows) trim(max int) {
 
 func (ws *windows) isFull(w *window) bool { return ws.keep > 0 && len(w.times) == ws.keep }
 
-// add records a failure at t in w (one of ws's windows), as window.add does with ws's keep, and keeps
-// the count of full windows.
-func (ws *windows) add(w *window, t, findtime int64) int {
+// add records a failure at t from pid in w (one of ws's windows), as window.add does with ws's keep,
+// and keeps the count of full windows.
+func (ws *windows) add(w *window, t, findtime int64, pid int32) int {
 	was := ws.isFull(w)
-	n := w.add(t, findtime, ws.keep)
+	n := w.add(t, findtime, ws.keep, pid)
 	if is := ws.isFull(w); is != was {
 		if is {
 			ws.full++
@@ -133,18 +145,27 @@ func (ws *windows) each(fn func(w *window)) {
 	}
 }
 
-// add records a failure at t (unix nanoseconds) and returns how many failures lie within findtime
-// of t, this one included. Older ones are dropped; at most keep are kept.
-func (w *window) add(t, findtime int64, keep int) int {
+// add records a failure at t (unix nanoseconds) from pid (0: none kept) and returns how many failures
+// lie within findtime of t, this one included. Older ones are dropped; at most keep are kept.
+func (w *window) add(t, findtime int64, keep int, pid int32) int {
 	cutoff := t - findtime
+	if pid != 0 {
+		w.fill()
+	}
 	n := 0
-	for _, x := range w.times {
+	for i, x := range w.times {
 		if x >= cutoff {
 			w.times[n] = x
+			if len(w.pids) > 0 {
+				w.pids[n] = w.pids[i]
+			}
 			n++
 		}
 	}
 	w.times = w.times[:n]
+	if len(w.pids) > 0 {
+		w.pids = w.pids[:n]
+	}
 	count := n + 1
 	if keep <= 0 {
 		return count
@@ -156,7 +177,22 @@ func (w *window) add(t, findtime int64, keep int) int {
 		w.times = make([]int64, 0, min(keep, 8))
 	}
 	w.times = append(w.times, t)
+	if len(w.pids) > 0 || pid != 0 {
+		if w.pids == nil {
+			w.pids = make([]int32, 0, min(keep, 8))
+		}
+		w.fill() // the times before t, if they came with none
+		w.pids[len(w.pids)-1] = pid
+	}
 	return count
+}
+
+// fill gives every time a PID (0, unknown): a window restored from a state written before windows
+// kept them has none.
+func (w *window) fill() {
+	for len(w.pids) < len(w.times) {
+		w.pids = append(w.pids, 0)
+	}
 }
 
 // dropOldest drops the earliest timestamp.
@@ -168,6 +204,38 @@ func (w *window) dropOldest() {
 		}
 	}
 	w.times = append(w.times[:oldest], w.times[oldest+1:]...)
+	if len(w.pids) > oldest {
+		w.pids = append(w.pids[:oldest], w.pids[oldest+1:]...)
+	}
+}
+
+// within appends to buf the failures of w within findtime of t, as the journal entries behind a ban
+// have them (time and PID), and returns it.
+func (w *window) within(buf []events.Entry, t, findtime int64) []events.Entry {
+	cutoff := t - findtime
+	for i, x := range w.times {
+		if x >= cutoff {
+			e := events.Entry{Time: time.Unix(0, x)}
+			if i < len(w.pids) {
+				e.PID = int(w.pids[i])
+			}
+			buf = append(buf, e)
+		}
+	}
+	return buf
+}
+
+func cmpEntryTime(a, b events.Entry) int { return a.Time.Compare(b.Time) }
+
+// banEntries returns prior (the failures before last, see within) and then last as the journal
+// entries behind a ban, oldest first, in a slice of their own.
+func banEntries(prior []events.Entry, last events.Entry) []events.Entry {
+	out := make([]events.Entry, 0, len(prior)+1)
+	out = append(out, prior...)
+	if !slices.IsSortedFunc(out, cmpEntryTime) {
+		slices.SortStableFunc(out, cmpEntryTime)
+	}
+	return append(out, last)
 }
 
 // newest returns the latest failure in the window.

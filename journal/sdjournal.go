@@ -139,6 +139,61 @@ static int gaoler_read(sd_journal *j, const gaoler_fields *f, int max, char *buf
 	return n;
 }
 
+// gaoler_find seeks to the first entry at usec and steps through the entries with that timestamp
+// (at most 64) to the first whose _PID is pid (pid == NULL: any). On finding one it sets *msg and
+// *msglen to its MESSAGE (valid until the next call on j; NULL when it has none) and *cursor to its
+// cursor, which the caller frees. Returns 1 when found, 0 when not, or a negative errno.
+static int gaoler_find(sd_journal *j, uint64_t usec, const char *pid, size_t pidlen,
+		const void **msg, size_t *msglen, char **cursor) {
+	int r;
+	sd_journal_flush_matches(j);
+	if (pid) {
+		// A match on the sender: sd-journal then steps through that _PID's entries of each file
+		// only, instead of bisecting every file's whole entry array.
+		char term[32];
+		if (pidlen > 20)
+			return 0;
+		memcpy(term, "_PID=", 5);
+		memcpy(term + 5, pid, pidlen);
+		r = sd_journal_add_match(j, term, 5 + pidlen);
+		if (r < 0)
+			return r;
+	}
+	r = sd_journal_seek_realtime_usec(j, usec);
+	if (r < 0)
+		return r;
+	for (int k = 0; k < 64; k++) {
+		r = sd_journal_next(j);
+		if (r <= 0)
+			return r;
+		uint64_t t;
+		r = sd_journal_get_realtime_usec(j, &t);
+		if (r < 0)
+			return r;
+		if (t > usec)
+			return 0;
+		if (t < usec)
+			continue;
+		const void *d;
+		size_t dl;
+		if (pid) {
+			if (sd_journal_get_data(j, "_PID", &d, &dl) < 0 || dl != 5 + pidlen || memcmp((const char *)d + 5, pid, pidlen) != 0)
+				continue;
+		}
+		r = sd_journal_get_cursor(j, cursor);
+		if (r < 0)
+			return r;
+		*msg = NULL;
+		*msglen = 0;
+		if (sd_journal_get_data(j, "MESSAGE", &d, &dl) >= 0 && dl >= 8) {
+			*msg = (const char *)d + 8;
+			*msglen = dl - 8;
+		}
+		return 1;
+	}
+	return 0;
+}
+
 // gaoler_add_match adds one FIELD=value term.
 static int gaoler_add_match(sd_journal *j, const char *s, size_t len) {
 	return sd_journal_add_match(j, s, len);
@@ -149,6 +204,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -260,6 +316,35 @@ func (s *sdJournal) read(batch []Entry, skip string) (n int, skipped int, err er
 		e.Message = e.values[0]
 	}
 	return n, int(cskipped), nil
+}
+
+// find returns the MESSAGE and cursor of the entry at usec sent by pid (0: any); see gaoler_find.
+// It moves the read position.
+func (s *sdJournal) find(usec uint64, pid int) (message, cursor string, ok bool, err error) {
+	var cpid *C.char
+	var pidlen C.size_t
+	if pid > 0 {
+		p := strconv.Itoa(pid)
+		cpid = C.CString(p)
+		defer C.free(unsafe.Pointer(cpid))
+		pidlen = C.size_t(len(p))
+	}
+	var msg unsafe.Pointer
+	var msglen C.size_t
+	var ccur *C.char
+	r := C.gaoler_find(s.j, C.uint64_t(usec), cpid, pidlen, &msg, &msglen, &ccur)
+	if r < 0 {
+		return "", "", false, errnoErr("looking an entry up", r)
+	}
+	if r == 0 {
+		return "", "", false, nil
+	}
+	cursor = C.GoString(ccur)
+	C.free(unsafe.Pointer(ccur))
+	if msg != nil {
+		message = C.GoStringN((*C.char)(msg), C.int(min(msglen, maxValue)))
+	}
+	return message, cursor, true, nil
 }
 
 func (s *sdJournal) addMatch(term string) error {
