@@ -245,9 +245,10 @@ func (d *Daemon) setUp() error {
 	case "none":
 		d.fw = firewall.NewNone()
 	default:
-		fw, err := firewall.NewNFTables(cfg.Daemon.Table)
+		// Heal's errors (a rebuild that failed) are logged; it tries again at its next check.
+		fw, err := firewall.NewNFTables(cfg.Daemon.Table, firewall.WithWarn(func(err error) { d.log.Warnf("%v", err) }))
 		if err != nil {
-			return fmt.Errorf("nftables: %w", err)
+			return err // "nftables: ..."
 		}
 		d.fw = fw
 	}
@@ -258,13 +259,17 @@ func (d *Daemon) setUp() error {
 	// behind that the checkpoint had not recorded yet. Re-reading the entries past the checkpoint
 	// re-derives them; those are restorations, not new bans.
 	kernel := map[banKey]bool{}
-	for _, j := range cfg.Jails {
-		if els, err := d.fw.Elements(j.Name); err == nil {
-			for _, el := range els {
-				kernel[banKey{j.Name, el.Prefix.String()}] = true
-			}
+	for _, j := range cfg.Enabled() {
+		els, err := d.fw.Elements(j.Name)
+		if err != nil {
+			d.log.Warnf("%v; a ban of jail %s that a crash left unrecorded may be announced again", err, j.Name)
+			continue
+		}
+		for _, el := range els {
+			kernel[banKey{j.Name, el.Prefix.String()}] = true
 		}
 	}
+
 	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now, jails.WithNotice(d.engineNotice), jails.WithTrustEvents(trustSink{d}))
 	d.configureJails(cfg)
 
@@ -307,7 +312,7 @@ func (d *Daemon) setUp() error {
 	d.startPlugins()
 
 	if err := d.startReader(pos); err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return err // "journal: ..."
 	}
 	go d.bus.Serve(d.ctx, bus.SystemBus) // honours DBUS_SYSTEM_BUS_ADDRESS
 	d.serveMetrics()
@@ -333,17 +338,17 @@ func (d *Daemon) configureJails(cfg *config.Config) {
 	want := map[string]bool{}
 	d.active = d.active[:0]
 	var terms []string
-	for _, j := range cfg.Jails {
-		if !j.Enabled {
-			continue
-		}
+	for _, j := range cfg.Enabled() {
 		m, err := journal.ParseMatch(j.JournalMatch)
 		if err != nil { // config validated it; keep the jail out rather than route wrongly
 			d.log.Errorf("jail %s: journal_match: %v", j.Name, err)
 			continue
 		}
 		want[j.Name] = true
-		d.engine.SetJail(j.Name, j.Filter, j.Settings)
+		if err := d.engine.SetJail(j.Name, j.Filter, j.Settings); err != nil {
+			// The jail is set, without the host's own addresses in its ignore list.
+			d.log.Warnf("%v; ignoreself covers none of this host's addresses until the next reload", err)
+		}
 		d.active = append(d.active, activeJail{name: j.Name, match: m})
 		terms = append(terms, strings.Join(j.JournalMatch, " "))
 	}
@@ -360,10 +365,7 @@ func (d *Daemon) configureJails(cfg *config.Config) {
 // firewallRules turns the enabled jails into the firewall's layout.
 func firewallRules(cfg *config.Config) []firewall.JailRules {
 	var rules []firewall.JailRules
-	for _, j := range cfg.Jails {
-		if !j.Enabled {
-			continue
-		}
+	for _, j := range cfg.Enabled() {
 		r := firewall.JailRules{Name: j.Name, Protocol: j.Protocol, BlockType: j.BlockType, Hooks: j.Hooks}
 		for _, p := range j.PortNumbers {
 			r.Ports = append(r.Ports, firewall.PortRange{From: p.From, To: p.To})
@@ -376,8 +378,8 @@ func firewallRules(cfg *config.Config) []firewall.JailRules {
 // longestFindTime is how far back a first start reads, so an attack under way is caught.
 func longestFindTime(cfg *config.Config) time.Duration {
 	var longest time.Duration
-	for _, j := range cfg.Jails {
-		if j.Enabled && j.Settings.FindTime > longest {
+	for _, j := range cfg.Enabled() {
+		if j.Settings.FindTime > longest {
 			longest = j.Settings.FindTime
 		}
 	}
@@ -642,7 +644,7 @@ func (d *Daemon) tick(now time.Time) {
 	}
 	if d.readerCancel == nil && !d.readerRetry.IsZero() && !now.Before(d.readerRetry) {
 		if err := d.startReader(journal.Position{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec}); err != nil {
-			d.log.Errorf("journal: %v", err)
+			d.log.Errorf("%v", err) // "journal: ..."
 			d.readerRetry = now.Add(5 * time.Second)
 		} else {
 			d.readerRetry = time.Time{}
@@ -723,7 +725,7 @@ func (d *Daemon) reload() error {
 	if d.matchTerms != oldTerms {
 		d.stopReader()
 		if err := d.startReader(journal.Position{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec}); err != nil {
-			d.log.Errorf("journal: %v", err)
+			d.log.Errorf("%v", err) // "journal: ..."
 			d.readerRetry = time.Now().Add(time.Second)
 		}
 	}

@@ -3,7 +3,6 @@ package daemon
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -96,6 +95,3 @@ var priorityName = map[journal.Priority]string{
 	journal.PriEmerg: "emerg", journal.PriAlert: "alert", journal.PriCrit: "crit", journal.PriErr: "error",
 	journal.PriWarning: "warning", journal.PriNotice: "notice", journal.PriInfo: "info", journal.PriDebug: "debug",
 }
-
-// stderrLogger is used before a Logger is set up.
-var stderrLogger = NewTextLogger(os.Stderr)

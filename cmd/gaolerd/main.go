@@ -23,8 +23,6 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0"
 
-const defaultConfig = "/etc/gaoler/gaoler.toml"
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -32,7 +30,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gaolerd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", defaultConfig, "configuration `file` (drop-ins are read from jail.d/ beside it)")
+	configPath := fs.String("config", config.DefaultPath, "configuration `file` (drop-ins are read from jail.d/ beside it)")
 	check := fs.Bool("check", false, "validate the configuration and its drop-ins, then exit 0 (valid) or 2")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	flush := fs.Bool("flush-firewall", false, "delete gaoler's nftables table (every ban) and exit")
@@ -89,10 +87,8 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gaolerd: warning: %s\n", w)
 	}
 	var enabled []string
-	for _, j := range cfg.Jails {
-		if j.Enabled {
-			enabled = append(enabled, j.Name)
-		}
+	for _, j := range cfg.Enabled() {
+		enabled = append(enabled, j.Name)
 	}
 	fmt.Fprintf(stdout, "%s: OK, %s enabled (%s), %s read\n", path, plural(len(enabled), "jail"),
 		strings.Join(enabled, ", "), plural(len(cfg.Files), "file"))
