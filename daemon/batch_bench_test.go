@@ -22,7 +22,8 @@ func BenchmarkHandleBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	// Checkpoints are measured apart (see the catch-up benchmark): none here.
-	d := &Daemon{opts: Options{CheckpointInterval: time.Hour}, cfg: cfg, log: NewTextLogger(io.Discard), notify: func(string) {}, pid: "1", lastSave: time.Now()}
+	d := &Daemon{opts: Options{CheckpointInterval: time.Hour}, cfg: cfg, log: NewTextLogger(io.Discard), notify: func(string) {}, pid: "1",
+		lastSave: time.Now(), now: time.Now}
 	d.fw = firewall.NewNone()
 	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now)
 	d.configureJails(cfg)

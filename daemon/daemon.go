@@ -65,6 +65,17 @@ type Options struct {
 	// FleetStatus, when set, gives fleet mode's status to the bus (false: no fleet); it must not wait
 	// on the network or on the daemon.
 	FleetStatus func() (bus.FleetReply, bool)
+
+	// The seams, for tests; each nil or zero means the real thing.
+
+	// Firewall is the packet filter, instead of the one the configuration's [daemon] firewall names.
+	Firewall Firewall
+	// Now is the clock of the jails' decisions and of the daemon's bookkeeping (what is due when,
+	// which bans ran out); the main loop's timers still wait in real time. Default time.Now.
+	Now func() time.Time
+	// Notify receives the sd_notify(3) states (READY=1, STATUS=..., WATCHDOG=1, ...). Default: they go
+	// to systemd, which is a no-op without NOTIFY_SOCKET.
+	Notify func(state string)
 }
 
 // ConfigError is returned by Run when the configuration cannot be loaded at start; gaolerd exits 2.
@@ -73,9 +84,9 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// firewallBackend is what the daemon needs of a packet filter; firewall.NFTables and firewall.None
-// implement it. The engine sees only its jails.Firewall part.
-type firewallBackend interface {
+// Firewall is what the daemon needs of a packet filter; firewall.NFTables and firewall.None implement
+// it, a test passes a fake in Options.Firewall. The engine sees only its jails.Firewall part.
+type Firewall interface {
 	jails.Firewall
 	Setup(jails []firewall.JailRules) error
 	Flush() error
@@ -110,7 +121,8 @@ type Daemon struct {
 	log    *Logger
 	notify func(string)
 	cfg    *config.Config
-	fw     firewallBackend
+	fw     Firewall
+	now    func() time.Time
 	engine *jails.Engine
 	bus    *bus.Server
 	pid    string
@@ -155,6 +167,7 @@ type Daemon struct {
 
 	finder      *journal.Finder // completes the entries behind a ban (announce.go); nil until needed
 	finderErr   error           // why it could not be opened, logged once
+	lookups     ration          // of the finder's lookups
 	failures    minuteCounter
 	failureLog  failureLog
 	batchNow    time.Time // when the batch being handled arrived: the clock of its failure entries
@@ -174,13 +187,23 @@ func Run(ctx context.Context, o Options) error {
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = time.Second
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Notify == nil {
+		o.Notify = func(s string) {
+			// A no-op without NOTIFY_SOCKET; a socket that refuses the state leaves nothing to do.
+			_, _ = sddaemon.SdNotify(false, s)
+		}
+	}
 	d0 := o.CheckpointInterval
 	d := &Daemon{
 		opts:       o,
 		log:        o.Log,
-		notify:     func(s string) { sddaemon.SdNotify(false, s) }, // a no-op without NOTIFY_SOCKET
+		notify:     o.Notify,
+		now:        o.Now,
 		pid:        strconv.Itoa(os.Getpid()),
-		start:      time.Now(),
+		start:      o.Now(),
 		ctx:        ctx,
 		reqs:       make(chan func()),
 		kick:       make(chan struct{}, 1),
@@ -241,8 +264,10 @@ func (d *Daemon) setUp() error {
 	}
 	d.saver = newSaver(cfg.Daemon.StateDirectory, func(err error) { d.log.Errorf("%v", err) },
 		func(msg string) { d.log.Infof("%s", msg) })
-	switch cfg.Daemon.Firewall {
-	case "none":
+	switch {
+	case d.opts.Firewall != nil:
+		d.fw = d.opts.Firewall
+	case cfg.Daemon.Firewall == "none":
 		d.fw = firewall.NewNone()
 	default:
 		// Heal's errors (a rebuild that failed) are logged; it tries again at its next check.
@@ -270,7 +295,7 @@ func (d *Daemon) setUp() error {
 		}
 	}
 
-	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now, jails.WithNotice(d.engineNotice), jails.WithTrustEvents(trustSink{d}))
+	d.engine = jails.NewEngine(d.fw, eventSink{d}, d.now, jails.WithNotice(d.engineNotice), jails.WithTrustEvents(trustSink{d}))
 	d.configureJails(cfg)
 
 	cp, err := LoadCheckpoint(cfg.Daemon.StateDirectory)
@@ -393,7 +418,7 @@ func (d *Daemon) startReader(pos journal.Position) error {
 	for _, j := range d.active {
 		matches = append(matches, j.match)
 	}
-	since := time.Now().Add(-longestFindTime(d.cfg))
+	since := d.now().Add(-longestFindTime(d.cfg))
 	r, err := journal.Open(journal.Options{
 		Directory: d.cfg.Journal.Directory,
 		Matches:   matches,
@@ -418,7 +443,7 @@ func (d *Daemon) startReader(pos journal.Position) error {
 			}
 			last := d.handleBatch(batch)
 			r.SetNearBan(d.engine.NearBan())
-			if now := time.Now(); d.nextTick(now).Before(d.armed) {
+			if now := d.now(); d.nextTick(now).Before(d.armed) {
 				select { // the main loop sleeps past something this batch made due
 				case d.kick <- struct{}{}:
 				default:
@@ -455,39 +480,40 @@ func (d *Daemon) loop(ctx context.Context) error {
 	// No fixed ticker: the loop sleeps until the next thing that is due (a ban's end, a checkpoint,
 	// a watchdog ping), so an idle daemon wakes rarely. The reader kicks it when a batch makes
 	// something due sooner.
-	now := time.Now()
+	now := d.now()
 	d.armed = d.nextTick(now)
 	timer := time.NewTimer(d.armed.Sub(now))
 	defer timer.Stop()
 	for {
 		d.unlock()
 		var fn func()
-		var fired time.Time
+		fired := false
 		select {
 		case <-ctx.Done():
 			d.mu.Lock()
 			return d.stop()
 		case fn = <-d.reqs:
 		case <-d.opts.Reload:
-			fn = func() { d.reload() }
+			fn = func() { _ = d.reload() } // a failed reload is logged there, and the running config stays
 		case err := <-d.readerDone:
 			fn = func() {
 				d.readerCancel = nil
 				d.log.Errorf("journal reader stopped: %v; reopening at the last processed entry", err)
-				d.readerRetry = time.Now().Add(time.Second)
+				d.readerRetry = d.now().Add(time.Second)
 			}
 		case <-d.kick:
-		case fired = <-timer.C:
+		case <-timer.C:
+			fired = true
 		}
 		d.mu.Lock()
 		if fn != nil {
 			fn()
 		}
-		if !fired.IsZero() {
-			d.tick(fired)
+		if fired {
+			d.tick(d.now())
 		}
 		timer.Stop()
-		now := time.Now()
+		now := d.now()
 		d.armed = d.nextTick(now)
 		timer.Reset(d.armed.Sub(now))
 	}
@@ -543,7 +569,7 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 		return 0
 	}
 	var lastFailure uint64
-	now := time.Now()
+	now := d.now()
 	d.batchNow = now
 	for i := range batch {
 		e := &batch[i]
@@ -596,7 +622,7 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 	if len(batch) == journal.BatchSize {
 		d.saveEvery *= 10
 	}
-	if time.Since(d.lastSave) >= d.saveEvery && !d.saver.busy() {
+	if d.now().Sub(d.lastSave) >= d.saveEvery && !d.saver.busy() {
 		d.save()
 	}
 	return lastFailure
@@ -605,10 +631,10 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 // save takes the checkpoint, the last processed cursor with the state it produced, and hands it to
 // the saver, which writes it on its own goroutine; it returns the checkpoint's number (see saveNow).
 func (d *Daemon) save() uint64 {
-	cp := &Checkpoint{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec, SavedAt: time.Now(), Engine: d.engine.Snapshot()}
+	cp := &Checkpoint{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec, SavedAt: d.now(), Engine: d.engine.Snapshot()}
 	n := d.saver.put(cp)
 	d.dirty = false
-	d.lastSave = time.Now()
+	d.lastSave = d.now()
 	return n
 }
 
@@ -692,7 +718,7 @@ func (d *Daemon) summary() string {
 		jailWord = "jail"
 	}
 	return fmt.Sprintf("%d %s (%s), %d bans, %d failures in the last hour; reader %s",
-		len(names), jailWord, strings.Join(names, ", "), bans, d.failures.lastHour(time.Now()), d.readerMode())
+		len(names), jailWord, strings.Join(names, ", "), bans, d.failures.lastHour(d.now()), d.readerMode())
 }
 
 // reload applies a new configuration without losing bans, windows or history. A configuration that
@@ -726,11 +752,13 @@ func (d *Daemon) reload() error {
 		d.stopReader()
 		if err := d.startReader(journal.Position{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec}); err != nil {
 			d.log.Errorf("%v", err) // "journal: ..."
-			d.readerRetry = time.Now().Add(time.Second)
+			d.readerRetry = d.now().Add(time.Second)
 		}
 	}
 	d.saveNow()
-	d.bus.JailsChanged()
+	if d.bus != nil {
+		d.bus.JailsChanged()
+	}
 	d.log.Event(events.MsgReloaded, sdjournal.PriInfo, nil, "Reloaded: %s", d.summary())
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/gaoler/gaoler/config"
 	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/firewall"
+	"github.com/gaoler/gaoler/internal/testenv"
 	"github.com/gaoler/gaoler/jails"
 	"github.com/gaoler/gaoler/journal"
 	"github.com/gaoler/gaoler/metrics"
@@ -103,6 +106,7 @@ func testDaemon(t *testing.T, cfgText string) (*Daemon, *fakeFirewall, *recorder
 		notify: func(string) {}, pid: "1", lastSave: time.Now(), hub: events.NewHub(), preCrash: map[banKey]bool{},
 		tally: metrics.NewTally()}
 	d.fw = fw
+	d.now = time.Now
 	d.finderErr = errors.New("the tests read no journal") // bans keep the entries the batches gave
 	d.engine = jails.NewEngine(d.fw, eventSink{d}, time.Now)
 	d.configureJails(cfg)
@@ -328,4 +332,93 @@ func TestShutdownRefusesLateBan(t *testing.T) {
 
 func (f *fakeFirewall) Counters() (map[string]firewall.Counter, error) {
 	return map[string]firewall.Counter{}, nil
+}
+
+// TestReloadKeepsState: a reload that changes a jail's settings keeps its bans and failure windows,
+// and one whose configuration does not load keeps the running one.
+func TestReloadKeepsState(t *testing.T) {
+	d, fw, rec := testDaemon(t, sshdJail)
+	d.opts.ConfigPath = d.cfg.Files[0]
+	handle(d, failures("192.0.2.40", 3))     // banned
+	handle(d, failures("192.0.2.41", 2)[:2]) // two failures counted
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(d.opts.ConfigPath, []byte(fmt.Sprintf("[daemon]\nstate_directory = %q\nfirewall = \"none\"\n%s",
+			d.cfg.Daemon.StateDirectory, text)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(sshdJail + "bantime = \"2h\"\n")
+	d.mu.Lock()
+	err := d.reload()
+	d.unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bt := d.jailConfig("sshd").Settings.BanTime; bt != 2*time.Hour {
+		t.Fatalf("bantime after reload %v", bt)
+	}
+	if !fw.inKernel("sshd", "192.0.2.40") || len(d.engine.Bans("sshd")) != 1 {
+		t.Fatalf("the ban did not survive the reload: %v", d.engine.Bans("sshd"))
+	}
+	handle(d, failures("192.0.2.41", 1)) // the third failure, counted with the two before the reload
+	if !fw.inKernel("sshd", "192.0.2.41") {
+		t.Fatal("the failures counted before the reload were forgotten")
+	}
+	settle(t, d)
+	if evs := rec.got(); len(evs) != 2 || evs[1].Address() != "192.0.2.41" || evs[1].Expires.Sub(evs[1].BannedAt).Round(time.Minute) != 2*time.Hour {
+		t.Fatalf("events %+v, want the second ban for the new bantime", evs)
+	}
+
+	write("[jail.sshd]\nenabled = maybe\n")
+	d.mu.Lock()
+	err = d.reload()
+	d.unlock()
+	var cerr *ConfigError
+	if !errors.As(err, &cerr) {
+		t.Fatalf("reload of a broken config: %v, want a ConfigError", err)
+	}
+	if d.jailConfig("sshd") == nil || len(d.engine.Bans("sshd")) != 2 {
+		t.Fatal("a broken config replaced the running one")
+	}
+}
+
+// TestBanEntriesFromTheJournal: the entries behind a live ban are announced with the messages and
+// cursors read back from the journal, where the failure windows kept only their times and PIDs.
+func TestBanEntriesFromTheJournal(t *testing.T) {
+	jdir := t.TempDir()
+	batch := failures("192.0.2.50", 3)
+	for i := range batch {
+		batch[i] = *journal.NewEntry("", batch[i].Realtime, batch[i].Message,
+			map[string]string{"_UID": "0", "_COMM": "sshd", "_SYSTEMD_UNIT": "ssh.service", "_PID": fmt.Sprint(700 + i)})
+	}
+	var export strings.Builder
+	for _, e := range batch {
+		export.WriteString(testenv.ExportEntry(e.Realtime, "_UID=0", "_COMM=sshd", "_PID="+e.Field("_PID"), "MESSAGE="+e.Message))
+	}
+	testenv.ExportToJournalDir(t, jdir, export.String())
+
+	d, _, rec := testDaemon(t, sshdJail)
+	d.cfg.Journal.Directory, d.finderErr = jdir, nil
+	t.Cleanup(func() {
+		if d.finder != nil {
+			d.finder.Close()
+		}
+	})
+	for i := range batch {
+		handle(d, batch[i:i+1]) // one entry a batch, as live failures come: none has a cursor
+	}
+	settle(t, d)
+	evs := rec.got()
+	if len(evs) != 1 || len(evs[0].Entries) != 3 {
+		t.Fatalf("events %+v", evs)
+	}
+	for i, e := range evs[0].Entries {
+		if e.Message != batch[i].Message || e.PID != 700+i || !strings.HasPrefix(e.Cursor, "s=") {
+			t.Errorf("entry %d: %+v", i, e)
+		}
+	}
+	if b := d.engine.Bans("sshd"); len(b) != 1 || b[0].Entries[0].Cursor != evs[0].Entries[0].Cursor {
+		t.Errorf("the engine's ban was not completed too: %+v", b)
+	}
 }
