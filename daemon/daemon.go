@@ -307,6 +307,7 @@ func (d *Daemon) setUp() error {
 		}
 		pos = journal.Position{Cursor: cp.Cursor, RealtimeUsec: cp.RealtimeUsec}
 		d.cursor, d.realtimeUsec = cp.Cursor, cp.RealtimeUsec
+		d.saver.loaded(cp.SavedAt)
 	case errors.Is(err, ErrNoCheckpoint):
 	default:
 		d.log.Errorf("%v", err)

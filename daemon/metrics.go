@@ -66,7 +66,7 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 			s.Reader.Mode = "hot"
 		}
 	}
-	s.Checkpoint.LastSaved = d.lastSave
+	s.Checkpoint.LastSaved = d.saver.saved()
 	s.Checkpoint.Failures = d.saver.failures()
 	d.tally.Fill(&s)
 	s.Subscribers = d.hub.Stats()

@@ -26,6 +26,7 @@ type saver struct {
 	lastErr error       // that write's error
 	failed  bool        // a write failed since takeFailed last looked
 	fails   uint64      // writes that failed since the start
+	savedAt time.Time   // when the checkpoint on disk was taken (the newest written, or the one loaded at start)
 	closed  bool
 	done    chan struct{}
 }
@@ -64,6 +65,8 @@ func (s *saver) run() {
 		s.failed = s.failed || err != nil
 		if err != nil {
 			s.fails++
+		} else {
+			s.savedAt = cp.SavedAt
 		}
 		s.cond.Broadcast()
 	}
@@ -84,6 +87,23 @@ func (s *saver) busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.next != nil || s.written < s.queued
+}
+
+// saved returns when the checkpoint on disk was taken: the newest written, or the one loaded at start
+// (see loaded); zero when there is none. While writes fail it stays behind, so its age tells.
+func (s *saver) saved() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.savedAt
+}
+
+// loaded tells the saver the time of the checkpoint the daemon started from.
+func (s *saver) loaded(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.savedAt.IsZero() {
+		s.savedAt = at
+	}
 }
 
 // put hands cp over to be written and returns its number, for wait.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gaoler/gaoler/jails"
 )
@@ -57,5 +58,33 @@ func TestSaverReportsFailure(t *testing.T) {
 	}
 	if !s.takeFailed() || s.takeFailed() {
 		t.Error("takeFailed: want true once, then false")
+	}
+}
+
+// TestSaverSavedAt: the time of the checkpoint on disk is the loaded one until a write succeeds, then
+// the written one's; a failed write leaves it behind.
+func TestSaverSavedAt(t *testing.T) {
+	dir := t.TempDir()
+	s := newSaver(dir, func(error) {}, func(string) {})
+	defer s.close()
+	if !s.saved().IsZero() {
+		t.Fatal("a new saver knows of a checkpoint")
+	}
+	loaded := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s.loaded(loaded)
+	if got := s.saved(); !got.Equal(loaded) {
+		t.Fatalf("saved() = %v, want the loaded checkpoint's %v", got, loaded)
+	}
+	taken := loaded.Add(time.Hour)
+	if err := s.wait(s.put(&Checkpoint{Cursor: "c", SavedAt: taken, Engine: jails.State{Version: jails.StateVersion}})); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.saved(); !got.Equal(taken) {
+		t.Fatalf("after a write, saved() = %v, want %v", got, taken)
+	}
+	os.RemoveAll(dir) // the next write fails
+	s.wait(s.put(&Checkpoint{Cursor: "c", SavedAt: taken.Add(time.Hour), Engine: jails.State{Version: jails.StateVersion}}))
+	if got := s.saved(); !got.Equal(taken) {
+		t.Fatalf("after a failed write, saved() = %v, want it left at %v", got, taken)
 	}
 }

@@ -17,13 +17,18 @@ const metricsPort = 10191
 // /dev/tcp: the root has no curl) and returns the body.
 func scrape(t *testing.T, c *container) string {
 	t.Helper()
-	out := c.run(t, 10*time.Second, fmt.Sprintf(
-		`exec 3<>/dev/tcp/127.0.0.1/%d && printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3 && cat <&3`, metricsPort))
+	out := c.run(t, 10*time.Second, bash(fmt.Sprintf(
+		`exec 3<>/dev/tcp/127.0.0.1/%d && printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3 && cat <&3`, metricsPort)))
 	head, body, ok := strings.Cut(out, "\r\n\r\n")
 	if !ok || !strings.HasPrefix(head, "HTTP/1.0 200") {
 		t.Fatalf("GET /metrics:\n%s", lastLines(out, 10))
 	}
 	return body
+}
+
+// bash runs script with bash (the container's sh is dash, which has no /dev/tcp).
+func bash(script string) string {
+	return "bash -c '" + strings.ReplaceAll(script, "'", `'\''`) + "'"
 }
 
 // metricValue returns the value of series (a name with its labels, as the text format writes it).
@@ -81,10 +86,12 @@ func checkMetrics(t *testing.T, c *container) {
 	if out, _ := c.exec(10*time.Second, "systemctl is-enabled gaolerd-metrics.socket"); strings.TrimSpace(out) != "disabled" {
 		t.Errorf("gaolerd-metrics.socket after install: is-enabled %q, want disabled", strings.TrimSpace(out))
 	}
-	if _, err := c.exec(5*time.Second, fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", metricsPort)); err == nil {
+	if _, err := c.exec(5*time.Second, bash(fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", metricsPort))); err == nil {
 		t.Errorf("port %d answers before the socket is enabled", metricsPort)
 	}
-	c.run(t, 60*time.Second, "systemctl enable --now gaolerd-metrics.socket && systemctl restart gaolerd && systemctl is-active gaolerd")
+	if out, err := c.exec(60*time.Second, "systemctl enable gaolerd-metrics.socket && systemctl stop gaolerd && systemctl start gaolerd-metrics.socket gaolerd && systemctl is-active gaolerd"); err != nil {
+		t.Fatalf("enabling the metrics socket: %v\n%s\n%s", err, out, c.diag("systemctl status --no-pager gaolerd-metrics.socket gaolerd; journalctl -b --no-pager -n 40 -u gaolerd-metrics.socket -u gaolerd"))
+	}
 
 	// A connection from a banned address is refused and counted by the jail's rule.
 	c.exec(15*time.Second, sshCmd(attacker4, "Correct-Horse-7"))
