@@ -89,10 +89,17 @@ func checkMetrics(t *testing.T, c *container) {
 	if _, err := c.exec(5*time.Second, bash(fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", metricsPort))); err == nil {
 		t.Errorf("port %d answers before the socket is enabled", metricsPort)
 	}
+	banEntries := func() int {
+		return len(journalJSON(t, c, "journalctl -b -u gaolerd -o json MESSAGE_ID="+banMessageID))
+	}
+	before := banEntries()
 	if out, err := c.exec(60*time.Second, "systemctl enable gaolerd-metrics.socket && systemctl stop gaolerd && systemctl start gaolerd-metrics.socket gaolerd && systemctl is-active gaolerd"); err != nil {
 		t.Fatalf("enabling the metrics socket: %v\n%s\n%s", err, out, c.diag("systemctl status --no-pager gaolerd-metrics.socket gaolerd; journalctl -b --no-pager -n 40 -u gaolerd-metrics.socket -u gaolerd"))
 	}
 
+	if n := banEntries(); n != before {
+		t.Errorf("stopping and starting gaolerd wrote %d ban entries (a restored ban is not announced)", n-before)
+	}
 	// A connection from a banned address is refused and counted by the jail's rule.
 	c.exec(15*time.Second, sshCmd(attacker4, "Correct-Horse-7"))
 	text := scrape(t, c)
@@ -126,6 +133,9 @@ func checkMetrics(t *testing.T, c *container) {
 	c.exec(30*time.Second, attempts+"wait")
 	c.waitFor(t, 15*time.Second, "the third attacker banned", "nft list set inet gaoler sshd_v4 | grep -qF "+third)
 	after := scrape(t, c)
+	if n := banEntries(); n != before+1 {
+		t.Errorf("the third attacker's ban: %d new ban entries, want 1", n-before)
+	}
 	if got := metricValue(t, after, `gaoler_bans_active{jail="sshd"}`); got != 3 {
 		t.Errorf("after a new ban, gaoler_bans_active = %v, want 3", got)
 	}
