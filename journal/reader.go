@@ -28,6 +28,12 @@ var hotReseek = 25 * time.Millisecond
 // linking it where matches look) is microseconds wide.
 const stuckRetry = 2 * time.Millisecond
 
+// changeCount is what a source watching headers reports when a journal file's entry count moved:
+// something was appended, most often an entry no match selects (on a busy host, every other
+// service's), so the Reader reads, and re-positions against the stuck tail only at most every
+// hotReseek, not at every count that brought nothing.
+const changeCount = 100
+
 // Position is where a Reader resumes: after the entry with Cursor. When the journal no longer has that
 // entry (vacuumed), the Reader calls Options.Warn and resumes at the first entry at or after
 // RealtimeUsec. The zero Position means "no checkpoint": the Reader starts at Options.SinceUsec.
@@ -164,6 +170,7 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 			}
 			if n > 0 {
 				r.busy.Store(0)
+				retryAt = time.Time{}
 				r.failure(fn(r.batch[:n]))
 				continue
 			}
@@ -215,6 +222,13 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 			}
 		case change == changeAppend:
 			recheck = true
+		case change == changeCount:
+			if retryAt.IsZero() {
+				retryAt = r.now().Add(stuckRetry)
+				if next := lastSeek.Add(hotReseek); next.After(retryAt) {
+					retryAt = next
+				}
+			}
 		case hot && !retryAt.IsZero() && !r.now().Before(retryAt):
 			retryAt = time.Time{}
 			lastSeek = r.now()

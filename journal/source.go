@@ -155,7 +155,7 @@ func (s *sdSource) wait(timeout time.Duration) (int, error) {
 	return c, err
 }
 
-// hotWait waits, while the Reader is hot, for up to max: it returns changeAppend as soon as a
+// hotWait waits, while the Reader is hot, for up to max: it returns changeCount as soon as a
 // journal file's entry count moves (checked every hotPoll in the files' mapped headers), what
 // sd_journal_process reports when journald's notification arrives, or changeNone after max or a
 // wake. Without active files to watch it is one wait of hotPoll.
@@ -192,7 +192,7 @@ func (s *sdSource) hotWait(max time.Duration) (int, error) {
 		s.hdr.rescan()
 		return changeAppend, nil
 	case hotCount:
-		return changeAppend, nil
+		return changeCount, nil
 	}
 	return changeNone, nil
 }
