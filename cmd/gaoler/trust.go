@@ -51,36 +51,50 @@ func checkSingleAddress(s string) error {
 	return nil
 }
 
+// trustTarget parses the command line of trust and untrust (JAIL ADDRESS, and fs's flags, which check
+// validates when not nil) and connects to the daemon's trust API; the caller closes the returned api.
+func (e *env) trustTarget(fs *flag.FlagSet, args []string, synopsis string, check func() error) (jail, address string, c api, t trustAPI, err error) {
+	if args, err = parseArgs(fs, args); err != nil {
+		return
+	}
+	if err = wantArgs(args, 2, 2, synopsis); err != nil {
+		return
+	}
+	jail, address = args[0], args[1]
+	if err = checkSingleAddress(address); err != nil {
+		return
+	}
+	if check != nil {
+		if err = check(); err != nil {
+			return
+		}
+	}
+	if c, err = e.connect(); err != nil {
+		return
+	}
+	if t, err = trustOf(c); err != nil {
+		c.Close()
+	}
+	return
+}
+
 // trust is `gaoler trust JAIL ADDRESS [--for DURATION]`.
 func (e *env) trust(args []string) error {
 	fs := flag.NewFlagSet("trust", flag.ContinueOnError)
 	forFlag := fs.String("for", "", "trust for this long instead of the jail's trust_after_login")
-	args, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(args, 2, 2, "trust JAIL ADDRESS [--for DURATION]"); err != nil {
-		return err
-	}
-	jail, address := args[0], args[1]
-	if err := checkSingleAddress(address); err != nil {
-		return err
-	}
 	var d time.Duration
-	if *forFlag != "" {
-		if d, err = parseDuration(*forFlag); err != nil {
-			return usageErrorf("trust: --for: %v", err)
+	jail, address, c, t, err := e.trustTarget(fs, args, "trust JAIL ADDRESS [--for DURATION]", func() (err error) {
+		if *forFlag != "" {
+			if d, err = parseDuration(*forFlag); err != nil {
+				return usageErrorf("trust: --for: %v", err)
+			}
 		}
-	}
-	c, err := e.connect()
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	t, err := trustOf(c)
-	if err != nil {
-		return err
-	}
 	if err := t.Trust(jail, address, uint64(d/time.Second)); err != nil {
 		return explainTrust(err, jail, address)
 	}
@@ -96,27 +110,11 @@ func (e *env) trust(args []string) error {
 
 // untrust is `gaoler untrust JAIL ADDRESS`.
 func (e *env) untrust(args []string) error {
-	fs := flag.NewFlagSet("untrust", flag.ContinueOnError)
-	args, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(args, 2, 2, "untrust JAIL ADDRESS"); err != nil {
-		return err
-	}
-	jail, address := args[0], args[1]
-	if err := checkSingleAddress(address); err != nil {
-		return err
-	}
-	c, err := e.connect()
+	jail, address, c, t, err := e.trustTarget(flag.NewFlagSet("untrust", flag.ContinueOnError), args, "untrust JAIL ADDRESS", nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	t, err := trustOf(c)
-	if err != nil {
-		return err
-	}
 	if err := t.Untrust(jail, address); err != nil {
 		return explainTrust(err, jail, address)
 	}
