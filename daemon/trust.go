@@ -220,3 +220,13 @@ func (d *Daemon) startLogind() {
 		},
 	})
 }
+
+// whyTrust is the jail's trust of a for `gaoler why` (bus.WhyNot.Trusted), or nil; the daemon's Why
+// answer calls it for each jail that does not ban the address. The caller holds mu.
+func (d *Daemon) whyTrust(jail string, a netip.Addr) *bus.WhyTrust {
+	t, ok := d.engine.TrustOf(jail, a)
+	if !ok {
+		return nil
+	}
+	return &bus.WhyTrust{Until: t.Until, At: t.At, User: t.User, Method: t.Method, Logins: t.Logins}
+}
