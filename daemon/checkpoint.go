@@ -121,3 +121,22 @@ func (c *Checkpoint) appendHead(b []byte) []byte {
 	b = jails.AppendJSONTime(b, c.SavedAt)
 	return append(b, `,"engine":`...)
 }
+
+// save takes the checkpoint, the last processed cursor with the state it produced, and hands it to
+// the saver, which writes it on its own goroutine; it returns the checkpoint's number (see saveNow).
+func (d *Daemon) save() uint64 {
+	cp := &Checkpoint{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec, SavedAt: d.now(), Engine: d.engine.Snapshot()}
+	n := d.saver.put(cp)
+	d.dirty = false
+	d.lastSave = d.now()
+	return n
+}
+
+// saveNow saves and waits until the checkpoint is on disk: for what an admin is told is done (a manual
+// ban or unban, a reload) and at stop. A write that failed (logged by the saver) leaves the state dirty,
+// to be saved again.
+func (d *Daemon) saveNow() {
+	if err := d.saver.wait(d.save()); err != nil {
+		d.dirty = true
+	}
+}
