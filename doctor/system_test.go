@@ -97,6 +97,13 @@ func TestSystemHost(t *testing.T) {
 		}
 	}
 
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	host.JournalDirectory = empty
+	if f := find(t, Run(cfg, host, now), "jail sshd: journal"); f.Status != Warn || !strings.Contains(f.Message, "no journal entry of the last day") {
+		t.Errorf("a journal without sshd entries: %s %q", f.Status, f.Message)
+	}
+
 	host.JournalDirectory = forged
 	if f := find(t, Run(cfg, host, now), "jail sshd: journal"); f.Status != Fail || !strings.Contains(f.Message, "say they are sshd's: 1") {
 		t.Errorf("forged-only journal: %s %q", f.Status, f.Message)

@@ -154,6 +154,12 @@ func checkMetrics(t *testing.T, c *container) {
 	if got := metricValue(t, scrape(t, c), `gaoler_unbans_total{jail="sshd",reason="manual"}`); got != 1 {
 		t.Errorf("after gaoler unban, gaoler_unbans_total{reason=manual} = %v, want 1", got)
 	}
+	// The booted host is a healthy one: gaoler doctor says so (exit 0).
+	if out, err := c.exec(30*time.Second, "gaoler doctor"); err != nil {
+		t.Errorf("gaoler doctor on the booted host: %v\n%s", err, out)
+	} else {
+		t.Logf("gaoler doctor:\n%s", out)
+	}
 	out, _ := c.exec(30*time.Second, "systemd-analyze security --no-pager gaolerd.service | tail -n 1")
 	t.Logf("with the metrics socket: %s", strings.TrimSpace(out))
 }
