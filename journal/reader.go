@@ -67,6 +67,7 @@ type Reader struct {
 	now    func() time.Time
 	warn   func(string)
 
+	matches  []Match      // what an entry must satisfy to be delivered (sd-journal only pre-selects)
 	hotUntil atomic.Int64 // UnixNano until which the reader is hot; read by Mode from any goroutine
 	near     atomic.Int32 // nearUnknown, nearNone, nearSome or nearAlways (SetNearBan)
 	busy     atomic.Int64 // UnixNano since which Run has been inside the journal; 0 while waiting or in fn
@@ -118,7 +119,14 @@ func Open(o Options) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newReader(src, fields, o.Hold, warn, time.Now), nil
+	r := newReader(src, fields, o.Hold, warn, time.Now)
+	for _, m := range o.Matches {
+		if m.IsZero() {
+			return r, nil // every entry
+		}
+	}
+	r.matches = o.Matches
+	return r, nil
 }
 
 func newReader(src source, fields []string, hold time.Duration, warn func(string), now func() time.Time) *Reader {
@@ -171,6 +179,9 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 			if n > 0 {
 				r.busy.Store(0)
 				retryAt = time.Time{}
+				if n = r.keep(r.batch[:n]); n == 0 {
+					continue
+				}
 				r.failure(fn(r.batch[:n]))
 				continue
 			}
@@ -244,6 +255,32 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []Entry) (lastFailureUse
 			}
 		}
 	}
+}
+
+// keep moves the entries of batch that satisfy one of the Reader's matches to its front and returns
+// how many there are. sd-journal is given a wider pre-selection (see Match.SDTerms); the last entry
+// kept takes the batch's cursor, so that resuming after it also skips the entries left out.
+func (r *Reader) keep(batch []Entry) int {
+	if len(r.matches) == 0 {
+		return len(batch)
+	}
+	last := batch[len(batch)-1].Cursor
+	n := 0
+	for i := range batch {
+		for _, m := range r.matches {
+			if m.Satisfied(&batch[i]) {
+				if n != i {
+					batch[n], batch[i] = batch[i], batch[n]
+				}
+				n++
+				break
+			}
+		}
+	}
+	if n > 0 {
+		batch[n-1].Cursor = last
+	}
+	return n
 }
 
 // failure records a failure reported by the callback: if its timestamp is within Hold of now, the
