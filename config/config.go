@@ -86,6 +86,28 @@ func (c *Config) Enabled() []*Jail {
 	return out
 }
 
+// Summary says in one line what the configuration holds, as `gaoler check-config` and `gaolerd
+// --check` print it: "2 jails enabled (sshd, web), 3 files read".
+func (c *Config) Summary() string {
+	var names []string
+	for _, j := range c.Enabled() {
+		names = append(names, j.Name)
+	}
+	s := Plural(len(names), "jail") + " enabled"
+	if len(names) > 0 {
+		s += " (" + strings.Join(names, ", ") + ")"
+	}
+	return s + ", " + Plural(len(c.Files), "file") + " read"
+}
+
+// Plural writes n and the noun, with an s unless n is 1: "1 jail", "2 jails".
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
 // Jail returns the jail with the given name, or nil.
 func (c *Config) Jail(name string) *Jail {
 	for _, j := range c.Jails {

@@ -175,3 +175,18 @@ func TestHotTime(t *testing.T) {
 		t.Fatalf("hot_time from a drop-in: %v %v, want 5s", cfg.Journal.HotTime, errs)
 	}
 }
+
+func TestSummaryAndPlural(t *testing.T) {
+	for n, want := range map[int]string{0: "0 jails", 1: "1 jail", 2: "2 jails"} {
+		if got := Plural(n, "jail"); got != want {
+			t.Errorf("Plural(%d) = %q, want %q", n, got, want)
+		}
+	}
+	cfg := &Config{Jails: []*Jail{{Name: "sshd", Enabled: true}, {Name: "off"}, {Name: "web", Enabled: true}}, Files: []string{"a", "b"}}
+	if got, want := cfg.Summary(), "2 jails enabled (sshd, web), 2 files read"; got != want {
+		t.Errorf("Summary = %q, want %q", got, want)
+	}
+	if got, want := (&Config{Files: []string{"a"}}).Summary(), "0 jails enabled, 1 file read"; got != want {
+		t.Errorf("Summary = %q, want %q", got, want)
+	}
+}

@@ -39,16 +39,8 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "gaoler: warning: %s\n", w)
 	}
-	var names []string
-	for _, j := range cfg.Enabled() {
-		names = append(names, j.Name)
-	}
-	enabled := plural(len(names), "jail") + " enabled"
-	if len(names) > 0 {
-		enabled += " (" + strings.Join(names, ", ") + ")"
-	}
-	fmt.Fprintf(stdout, "OK: %s, %s read\n", enabled, plural(len(cfg.Files), "file"))
-	if len(names) == 0 {
+	fmt.Fprintf(stdout, "OK: %s\n", cfg.Summary())
+	if len(cfg.Enabled()) == 0 {
 		fmt.Fprintf(stderr, "gaoler: warning: no jail is enabled: gaolerd would watch nothing\n")
 	}
 	return exitOK
@@ -93,12 +85,4 @@ func configErrors(err error) []string {
 		return []string{ce.Error()}
 	}
 	return strings.Split(err.Error(), "\n")
-}
-
-// plural writes "1 jail", "2 jails".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, noun)
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -74,7 +74,7 @@ func (e *env) doctor(args []string) int {
 		if healthy {
 			fmt.Fprintln(e.stdout, "All is well: bans can work on this host.")
 		} else {
-			fmt.Fprintf(e.stdout, "%s found:\n", plural(problems, "problem"))
+			fmt.Fprintf(e.stdout, "%s found:\n", config.Plural(problems, "problem"))
 		}
 		for _, f := range findings {
 			label := strings.ToUpper(f.Status.String())

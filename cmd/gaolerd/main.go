@@ -86,12 +86,7 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "gaolerd: warning: %s\n", w)
 	}
-	var enabled []string
-	for _, j := range cfg.Enabled() {
-		enabled = append(enabled, j.Name)
-	}
-	fmt.Fprintf(stdout, "%s: OK, %s enabled (%s), %s read\n", path, plural(len(enabled), "jail"),
-		strings.Join(enabled, ", "), plural(len(cfg.Files), "file"))
+	fmt.Fprintf(stdout, "%s: OK, %s\n", path, cfg.Summary())
 	return 0
 }
 
@@ -116,11 +111,4 @@ func printErrors(w io.Writer, err error) {
 	for _, line := range strings.Split(err.Error(), "\n") {
 		fmt.Fprintf(w, "gaolerd: %s\n", line)
 	}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return fmt.Sprintf("1 %s", word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }
