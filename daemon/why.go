@@ -149,9 +149,7 @@ func (b backend) Why(address, jail string) (bus.WhyReply, error) {
 				continue
 			}
 			not := bus.WhyNot{Jail: name, Ignored: ignoredBy(b.d.jailConfig(name), a)}
-			if t, ok := b.d.engine.TrustOf(name, a); ok {
-				not.Trusted = &bus.WhyTrust{Until: t.Until, At: t.At, User: t.User, Method: t.Method, Logins: t.Logins}
-			}
+			not.Trusted = b.d.whyTrust(name, a)
 			r.NotBanned = append(r.NotBanned, not)
 		}
 	}); derr != nil {

@@ -208,7 +208,14 @@ func trustHow(user, method string) string {
 	case "logind":
 		return "logind session of " + user
 	}
-	return "login of " + user + " by " + method
+	s := "login"
+	if user != "" {
+		s += " of " + user
+	}
+	if method != "" {
+		s += " by " + method
+	}
+	return s
 }
 
 // trustWhy describes the trusts of address in jails for `gaoler why`: one line per jail that trusts

@@ -115,14 +115,7 @@ func (e *env) whyNot(n bus.WhyNot) string {
 		why = append(why, "ignored ("+n.Ignored+")")
 	}
 	if t := n.Trusted; t != nil {
-		login := "login"
-		if t.User != "" {
-			login += " of " + t.User
-		}
-		if t.Method != "" {
-			login += " by " + t.Method
-		}
-		why = append(why, fmt.Sprintf("trusted until %s (%s at %s)", stamp(t.Until), login, stamp(t.At)))
+		why = append(why, fmt.Sprintf("trusted until %s (%s at %s)", stamp(t.Until), trustHow(t.User, t.Method), stamp(t.At)))
 	}
 	if len(why) == 0 {
 		return "it has not failed enough (or at all)"

@@ -177,6 +177,15 @@ enabled = true
 			t.Errorf("%s banned although it logged in with its key", a)
 		}
 	}
+	// gaoler why says why A is not banned.
+	why, err := c.Why(a4.String(), "sshd")
+	if err != nil {
+		t.Fatalf("Why %s: %v", a4, err)
+	}
+	if len(why.Bans) != 0 || len(why.NotBanned) != 1 || why.NotBanned[0].Trusted == nil ||
+		why.NotBanned[0].Trusted.User != "root" || why.NotBanned[0].Trusted.Method != "publickey" {
+		t.Errorf("Why %s = %+v: want not banned in sshd, trusted after root's publickey login", a4, why)
+	}
 	for _, e := range setElements(t, pair.Server, "sshd_v6") {
 		if e.Prefix.Contains(nb6) && e.Prefix.Bits() != 128 {
 			t.Errorf("the neighbour's ban is %v: a /64 ban would lock out the trusted %s", e.Prefix, a6)
