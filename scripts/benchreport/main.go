@@ -124,9 +124,12 @@ func headlines(r results) []figure {
 		add(figure{what: "ban latency p99, 300 failures 10 ms apart", gaoler: g, refName: "bare sd_journal_wait loop", ref: ref, hasRef: true,
 			unit: "ms", goal: "milliseconds", met: g <= 5, lowerIsBetter: true})
 		idle, _ := r.get("BenchmarkBanLatency", "idle-cpu-%")
-		add(figure{what: "idle CPU", gaoler: idle, unit: "% of a core", goal: "~0", met: idle < 0.1, lowerIsBetter: true})
+		// BenchmarkBanLatency runs with maxretry 1: its reader is hot all the time, on the machine's
+		// own (busy, shared) journal.
+		add(figure{what: "CPU with nothing to ban, maxretry 1 (hot), live journal", gaoler: idle, unit: "% of a core",
+			goal: "as headerloop's", met: idle < 5, lowerIsBetter: true})
 		mem, _ := r.get("BenchmarkBanLatency", "idle-rss-anon-MiB")
-		add(figure{what: "idle anonymous RSS", gaoler: mem, unit: "MiB", goal: "small", met: mem < 50, lowerIsBetter: true})
+		add(figure{what: "anonymous RSS after 301 bans", gaoler: mem, unit: "MiB", goal: "small", met: mem < 50, lowerIsBetter: true})
 	}
 	return out
 }
