@@ -122,6 +122,9 @@ func (d *Daemon) completeEntries() {
 		if began.IsZero() {
 			began = time.Now()
 		}
+		if d.opts.OpenJournal != nil {
+			return // a test's journal: nothing to look up
+		}
 		if d.finder == nil && d.finderErr == nil {
 			d.finder, d.finderErr = journal.OpenFinder(d.cfg.Journal.Directory)
 			if d.finderErr != nil {

@@ -30,7 +30,11 @@ func (d *Daemon) startReader(pos journal.Position) error {
 		matches = append(matches, j.match)
 	}
 	since := d.now().Add(-longestFindTime(d.cfg))
-	r, err := journal.Open(journal.Options{
+	open := func(o journal.Options) (JournalReader, error) { return journal.Open(o) }
+	if d.opts.OpenJournal != nil {
+		open = d.opts.OpenJournal
+	}
+	r, err := open(journal.Options{
 		Directory: d.cfg.Journal.Directory,
 		Matches:   matches,
 		Start:     pos,

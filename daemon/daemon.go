@@ -41,6 +41,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/gaoler/gaoler/bus"
 	"github.com/gaoler/gaoler/config"
 	"github.com/gaoler/gaoler/events"
@@ -76,6 +78,21 @@ type Options struct {
 	// Notify receives the sd_notify(3) states (READY=1, STATUS=..., WATCHDOG=1, ...). Default: they go
 	// to systemd, which is a no-op without NOTIFY_SOCKET.
 	Notify func(state string)
+	// OpenJournal opens the journal reader, instead of journal.Open. With it the entries behind a ban
+	// are not looked up in the journal: they keep what the reader gave.
+	OpenJournal func(journal.Options) (JournalReader, error)
+	// Bus connects to the bus the daemon serves, instead of the system bus (bus.SystemBus).
+	Bus func() (*dbus.Conn, error)
+}
+
+// JournalReader is what the daemon needs of its journal reader; *journal.Reader implements it, and a
+// test passes a fake through Options.OpenJournal. See journal.Reader for what each method means.
+type JournalReader interface {
+	Run(ctx context.Context, fn func(batch []journal.Entry) (lastFailureUsec uint64)) error
+	Mode() (hot bool, left time.Duration)
+	Busy() time.Duration
+	SetNearBan(near, always bool)
+	Close() error
 }
 
 // ConfigError is returned by Run when the configuration cannot be loaded at start; gaolerd exits 2.
@@ -133,7 +150,7 @@ type Daemon struct {
 	matchTerms string // the union of the active jails' matches, to see whether a reload changes it
 
 	ctx          context.Context
-	reader       *journal.Reader // read by the bus goroutines through readerMode
+	reader       JournalReader // read by the bus goroutines through readerMode
 	readerCancel context.CancelFunc
 	readerDone   chan error
 	readerRetry  time.Time

@@ -7,10 +7,13 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/godbus/dbus/v5"
 
 	"github.com/gaoler/gaoler/config"
 	"github.com/gaoler/gaoler/events"
@@ -70,9 +73,20 @@ func (f *fakeFirewall) inKernel(jail, addr string) bool {
 	return f.kernel[jail+" "+netip.PrefixFrom(netip.MustParseAddr(addr), 32).String()]
 }
 
-func (f *fakeFirewall) Elements(string) ([]firewall.Element, error) { return nil, nil }
-func (f *fakeFirewall) Heal(context.Context, func(int))             {}
-func (f *fakeFirewall) Close() error                                { return nil }
+// Elements lists what the kernel holds for the jail (a restart finds what the last run left).
+func (f *fakeFirewall) Elements(jail string) ([]firewall.Element, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []firewall.Element
+	for k, in := range f.kernel {
+		if j, p, _ := strings.Cut(k, " "); in && j == jail {
+			out = append(out, firewall.Element{Prefix: netip.MustParsePrefix(p)})
+		}
+	}
+	return out, nil
+}
+func (f *fakeFirewall) Heal(context.Context, func(int)) {}
+func (f *fakeFirewall) Close() error                    { return nil }
 
 // recorder is a Hub subscriber that keeps what it heard.
 type recorder struct {
@@ -420,5 +434,112 @@ func TestBanEntriesFromTheJournal(t *testing.T) {
 	}
 	if b := d.engine.Bans("sshd"); len(b) != 1 || b[0].Entries[0].Cursor != evs[0].Entries[0].Cursor {
 		t.Errorf("the engine's ban was not completed too: %+v", b)
+	}
+}
+
+// fakeJournal hands the daemon the batches it is given, then waits to be stopped.
+type fakeJournal struct {
+	batches chan []journal.Entry
+	opened  chan journal.Options
+}
+
+func (j *fakeJournal) open(o journal.Options) (JournalReader, error) {
+	j.opened <- o
+	return j, nil
+}
+
+func (j *fakeJournal) Run(ctx context.Context, fn func([]journal.Entry) uint64) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case b := <-j.batches:
+			fn(b)
+		}
+	}
+}
+
+func (j *fakeJournal) Mode() (bool, time.Duration) { return false, 0 }
+func (j *fakeJournal) Busy() time.Duration         { return 0 }
+func (j *fakeJournal) SetNearBan(bool, bool)       {}
+func (j *fakeJournal) Close() error                { return nil }
+
+// syncBuffer is a log a test reads while the daemon writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestRunRecoversSilently runs the whole daemon, without root, on its seams: the kernel holds a ban
+// that the crashed run had not checkpointed; the entries read again re-derive it, and it is a
+// restoration (OriginRestored, no ban entry), while a new ban from the same batch is announced.
+func TestRunRecoversSilently(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := dir + "/gaoler.toml"
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("[daemon]\nstate_directory = %q\n%s", dir+"/state", sshdJail)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fw := newFakeFirewall()
+	fw.kernel["sshd 192.0.2.60/32"] = true // left by the crashed run, not in any checkpoint
+	jr := &fakeJournal{batches: make(chan []journal.Entry, 4), opened: make(chan journal.Options, 4)}
+	var log syncBuffer
+	var states []string
+	var statesMu sync.Mutex
+	heard := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{ConfigPath: cfgPath, Log: NewTextLogger(&log), Firewall: fw, OpenJournal: jr.open,
+			Bus:    func() (*dbus.Conn, error) { return nil, errors.New("no bus in this test") },
+			Notify: func(s string) { statesMu.Lock(); states = append(states, s); statesMu.Unlock() },
+			Plugins: []Plugin{{Name: "test", Start: func(ctx context.Context, h *Host) error {
+				h.Subscribe(100, heard.handle)
+				return nil
+			}}}})
+	}()
+	select {
+	case <-jr.opened:
+	case err := <-done:
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	jr.batches <- append(failures("192.0.2.60", 3), failures("192.0.2.61", 3)...)
+	for i := 0; i < 1000 && len(heard.got()) < 2; i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	evs := heard.got()
+	if len(evs) != 2 || evs[0].Address() != "192.0.2.60" || evs[0].Origin.Kind != events.OriginRestored ||
+		evs[1].Address() != "192.0.2.61" || evs[1].Origin.Kind != events.OriginFilter {
+		t.Fatalf("events %+v, want 192.0.2.60 restored and 192.0.2.61 new\n%s", evs, log.String())
+	}
+	out := log.String()
+	if strings.Contains(out, "Banned 192.0.2.60 ") || !strings.Contains(out, "Banned 192.0.2.61 ") || !strings.Contains(out, "Stopped:") {
+		t.Errorf("log:\n%s", out)
+	}
+	if !fw.inKernel("sshd", "192.0.2.60") || !fw.inKernel("sshd", "192.0.2.61") {
+		t.Error("bans missing from the kernel")
+	}
+	statesMu.Lock()
+	defer statesMu.Unlock()
+	if len(states) == 0 || states[0] != "READY=1" || !slices.Contains(states, "STOPPING=1") {
+		t.Errorf("sd_notify states %q", states)
+	}
+	if _, err := LoadCheckpoint(dir + "/state"); err != nil {
+		t.Errorf("no checkpoint after the stop: %v", err)
 	}
 }

@@ -183,7 +183,11 @@ func (d *Daemon) setUp() error {
 	if err := d.startReader(pos); err != nil {
 		return err // "journal: ..."
 	}
-	go d.bus.Serve(d.ctx, bus.SystemBus) // honours DBUS_SYSTEM_BUS_ADDRESS
+	connect := bus.SystemBus // honours DBUS_SYSTEM_BUS_ADDRESS
+	if d.opts.Bus != nil {
+		connect = d.opts.Bus
+	}
+	go d.bus.Serve(d.ctx, connect)
 	d.serveMetrics()
 	d.startLogind()
 	go d.fw.Heal(d.ctx, func(n int) {
