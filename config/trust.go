@@ -2,6 +2,7 @@ package config
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,4 +89,16 @@ func (c *checker) durationOrOff(v any, path []string) (time.Duration, bool) {
 		}
 	}
 	return c.duration(v, path)
+}
+
+// WantsLogind reports whether an enabled jail takes systemd-logind's remote sessions as logins
+// (trust_after_login on, and "logind" or "any" in trust_methods): only then does gaolerd follow logind.
+func (c *Config) WantsLogind() bool {
+	for _, j := range c.Enabled() {
+		t := j.Settings.Trust
+		if t.After > 0 && (slices.Contains(t.Methods, jails.MethodLogind) || slices.Contains(t.Methods, jails.MethodAny)) {
+			return true
+		}
+	}
+	return false
 }

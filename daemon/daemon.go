@@ -192,6 +192,5 @@ type Daemon struct {
 	lastStatus  string
 	stoppedBans int           // bans left in the kernel at stop, for the Stopped entry
 	watchdog    time.Duration // WATCHDOG_USEC/2: how often to ping
-	logindOn    bool          // following logind's sessions (trust.go)
 	lastPing    time.Time
 }

@@ -189,7 +189,6 @@ func (d *Daemon) setUp() error {
 	}
 	go d.bus.Serve(d.ctx, connect)
 	d.serveMetrics()
-	d.startLogind()
 	go d.fw.Heal(d.ctx, func(n int) {
 		// A rebuild puts back every running ban. do fails only when the daemon is stopping: there is
 		// no one left to tell then.

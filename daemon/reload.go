@@ -37,7 +37,6 @@ func (d *Daemon) reload() error {
 	d.cfg = cfg
 	d.running.Store(cfg)
 	d.commit() // a failed Flush is logged there, and tried again at the next commit
-	d.startLogind()
 	if d.matchTerms != oldTerms {
 		d.stopReader()
 		if err := d.startReader(journal.Position{Cursor: d.cursor, RealtimeUsec: d.realtimeUsec}); err != nil {

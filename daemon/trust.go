@@ -4,17 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"time"
 
 	sdjournal "github.com/coreos/go-systemd/v22/journal"
 
 	"github.com/gaoler/gaoler/bus"
-	"github.com/gaoler/gaoler/config"
 	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/jails"
-	"github.com/gaoler/gaoler/logind"
 )
 
 // trustSink receives the engine's trust decisions (holding the daemon's mutex) and queues their
@@ -183,42 +180,20 @@ func trustError(err error) error {
 
 var _ bus.TrustBackend = backend{}
 
-// logindWanted reports whether an enabled jail takes logind's sessions as logins (trust_methods lists
-// "logind" or "any", and trust_after_login is on): only then does the daemon follow logind.
-func logindWanted(cfg *config.Config) bool {
-	for _, j := range cfg.Enabled() {
-		t := j.Settings.Trust
-		if t.After > 0 && (slices.Contains(t.Methods, jails.MethodLogind) || slices.Contains(t.Methods, jails.MethodAny)) {
-			return true
+// Login hands a login that no journal entry carries (a remote session systemd-logind reports, see
+// package logind) to the engine, as a login seen by no jail in particular (LoginEvent.Service routes
+// it): the jails that take it trust its address. What it gives is committed and checkpointed before
+// Login returns, since a restart would not see the login again. It fails with ErrStopping once the
+// daemon is stopping.
+func (h *Host) Login(l jails.LoginEvent) ([]jails.Trust, error) {
+	var trusts []jails.Trust
+	err := h.d.do(func() {
+		if trusts = h.d.engine.Login("", l); len(trusts) > 0 {
+			h.d.commit() // a failed Flush is logged there, and tried again at the next commit
+			h.d.saveNow()
 		}
-	}
-	return false
-}
-
-// startLogind follows systemd-logind's remote sessions once a jail wants them (at start, or after the
-// reload that first asks for them); it runs until the daemon stops. Each remote session, open at
-// start or new, is a login at the time it was seen: the engine gives the jails that take it their
-// trust, committed and checkpointed at once (a session is not a journal entry that a restart would
-// read again).
-func (d *Daemon) startLogind() {
-	if d.logindOn || !logindWanted(d.cfg) {
-		return
-	}
-	d.logindOn = true
-	go logind.Watch(d.ctx, logind.Options{
-		Notice: func(msg string) { d.log.Event("", sdjournal.PriNotice, nil, "%s", msg) },
-		Login: func(s logind.Session) {
-			// do fails only when the daemon is stopping: the session is seen again at the next start.
-			_ = d.do(func() {
-				trusts := d.engine.Login("", jails.LoginEvent{Addr: s.Addr, User: s.User, Method: jails.MethodLogind,
-					At: time.Now(), Service: s.Service})
-				if len(trusts) > 0 {
-					d.commit() // a failed Flush is logged there, and tried again at the next commit
-					d.saveNow()
-				}
-			})
-		},
 	})
+	return trusts, err
 }
 
 // whyTrust is the jail's trust of a for `gaoler why` (bus.WhyNot.Trusted), or nil; the daemon's Why

@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	var fl atomic.Pointer[fleet.Fleet]
 	err := daemon.Run(ctx, daemon.Options{ConfigPath: *configPath, Version: version, Reload: hup,
-		Plugins: []daemon.Plugin{actionsPlugin, fleetPlugin(&fl)}, FleetStatus: fleetStatus(&fl)})
+		Plugins: []daemon.Plugin{actionsPlugin, fleetPlugin(&fl), logindPlugin}, FleetStatus: fleetStatus(&fl)})
 	var cerr *daemon.ConfigError
 	switch {
 	case errors.As(err, &cerr):
