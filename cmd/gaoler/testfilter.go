@@ -303,49 +303,19 @@ func filterJournal(dir string, tf *testFilter, sinceUsec uint64, emit func(filte
 	if err != nil {
 		return fmt.Errorf("filter %s: journal_match: %v", tf.name, err)
 	}
-	// As the daemon reads: sd-journal pre-selects with the terms it can match, and the match itself
-	// decides (a term "FIELD=" asks for an entry without FIELD, which sd-journal cannot match).
-	terms, _ := m.SDTerms()
-	j, err := openEventJournal(dir, terms)
-	if err != nil {
-		return err
-	}
-	fields := m.Fields()
-	defer j.Close()
-	if sinceUsec > 0 {
-		err = j.SeekRealtimeUsec(sinceUsec)
-	} else {
-		err = j.SeekHead()
-	}
-	if err != nil {
-		return err
-	}
-	for n := 1; ; n++ {
-		more, err := j.Next()
-		if err != nil {
-			return err
-		}
-		if more == 0 {
-			return nil
-		}
-		values := make(map[string]string, len(fields))
-		for _, f := range fields {
-			if v, err := j.GetDataValue(f); err == nil {
-				values[f] = v
-			}
-		}
-		msg, _ := j.GetDataValue("MESSAGE")
-		if !m.Satisfied(journal.NewEntry("", 0, msg, values)) {
-			n--
-			continue
-		}
-		usec, _ := j.GetRealtimeUsec()
-		pidText, _ := j.GetDataValue("_PID")
-		pid, _ := strconv.Atoi(pidText)
-		r := tf.run(n, events.Entry{Time: time.UnixMicro(int64(usec)), Message: msg, PID: pid})
-		r.Time = time.UnixMicro(int64(usec)).UTC().Format(time.RFC3339Nano)
-		emit(r)
-	}
+	// As the daemon reads, with the daemon's reader: sd-journal pre-selects with the terms it can
+	// match, and the match itself decides (a term "FIELD=" asks for an entry without FIELD).
+	n := 0
+	return journal.ReadToEnd(journal.Options{Directory: dir, Matches: []journal.Match{m}, SinceUsec: sinceUsec, Hold: -1},
+		func(e *journal.Entry) bool {
+			n++
+			pid, _ := strconv.Atoi(e.Field("_PID"))
+			at := time.UnixMicro(int64(e.Realtime))
+			r := tf.run(n, events.Entry{Time: at, Message: e.Message, PID: pid})
+			r.Time = at.UTC().Format(time.RFC3339Nano)
+			emit(r)
+			return true
+		})
 }
 
 // run tests one entry, after the entries before it, as the daemon's engine does.
