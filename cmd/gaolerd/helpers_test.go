@@ -25,8 +25,9 @@ var (
 	buildErr  error
 )
 
-// binaries builds gaolerd, gaoler (and bareloop and headerloop, the benchmarks' references) once per
-// test process and returns the directory holding them.
+// binaries builds gaolerd, gaoler (and bareloop and headerloop, the benchmarks' references, and
+// natsnode, the fleet tests' JetStream node) once per test process and returns the directory holding
+// them.
 func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -42,7 +43,7 @@ func binaries(t testing.TB) string {
 		}
 		cmd := exec.Command("go", append(args, "github.com/gaoler/gaoler/cmd/gaolerd",
 			"github.com/gaoler/gaoler/cmd/gaoler", "github.com/gaoler/gaoler/internal/bareloop/cmd/bareloop",
-			"github.com/gaoler/gaoler/internal/bareloop/cmd/headerloop")...)
+			"github.com/gaoler/gaoler/internal/bareloop/cmd/headerloop", "github.com/gaoler/gaoler/internal/natsnode")...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
