@@ -131,5 +131,14 @@
 // NearBan tells the journal reader whether some window is one failure from its ban: only then is
 // reading the next entry within milliseconds worth the reader's polling.
 //
+// # Trust after login
+//
+// A login (the sshd filter's Accepted line, which Handle gives to Engine.Login, or a logind session
+// the daemon reports with Engine.Login) makes each jail that takes it trust the address for its
+// TrustSettings.After: its window is cleared, its failures until then are not counted, and a wider
+// ban that would hold it falls back to the offender's own address. Which jails take a login, which
+// methods earn trust, how a manual ban overrides it and how the trust is capped and checkpointed is
+// in trust.go and gaoler.toml(5).
+//
 // The Engine holds no locks: one goroutine at a time uses it (the daemon guards it with its mutex).
 package jails
