@@ -132,6 +132,7 @@ type jail struct {
 	wide     int             // bans (active or past) that isWide
 	forgiven map[netip.Prefix]time.Time
 	trusted  map[netip.Addr]*Trust // trust after login (trust.go)
+	trustMin time.Time             // a lower bound of every trust's Until (zero: none or unknown)
 	lastAt   time.Time             // newest entry seen
 	// bansMin and pastMin are lower bounds of the Expires of bans and past (zero: unknown), so
 	// that Expire walks them only when one of them may be over.

@@ -220,6 +220,7 @@ func (e *Engine) trust(j *jail, a netip.Addr, until, at time.Time) (*Trust, bool
 	if until.After(tr.Until) {
 		tr.Until = until
 	}
+	j.trustMin = earlier(j.trustMin, tr.Until)
 	tr.At = at
 	// The failures so far are forgiven: the login says whoever failed was the user. A window kept
 	// for a whole IPv6 prefix is shared with the neighbours, which the login does not vouch for.
@@ -368,6 +369,7 @@ func (e *Engine) retrust(j *jail) {
 			continue
 		}
 		tr.Until = tr.At.Add(ts.After)
+		j.trustMin = earlier(j.trustMin, tr.Until)
 	}
 	slices.SortFunc(ended, func(a, b Trust) int { return a.Addr.Compare(b.Addr) })
 	for _, tr := range ended {
@@ -376,16 +378,20 @@ func (e *Engine) retrust(j *jail) {
 	e.capTrust(j, netip.Addr{})
 }
 
-// expireTrust drops the trusts over at now and reports them.
+// expireTrust drops the trusts over at now and reports them. It walks them only when one may be over
+// (trustMin), since Expire runs after every journal batch.
 func (e *Engine) expireTrust(j *jail, now time.Time) {
-	if len(j.trusted) == 0 {
+	if len(j.trusted) == 0 || now.Before(j.trustMin) {
 		return
 	}
 	var ended []Trust
+	j.trustMin = time.Time{}
 	for a, tr := range j.trusted {
 		if !now.Before(tr.Until) {
 			ended = append(ended, *tr)
 			delete(j.trusted, a)
+		} else {
+			j.trustMin = earlier(j.trustMin, tr.Until)
 		}
 	}
 	slices.SortFunc(ended, func(a, b Trust) int { return a.Addr.Compare(b.Addr) })
@@ -428,6 +434,10 @@ func (j *jail) restoreTrust(ts []TrustState) {
 		}
 		a := s.Addr.WithZone("").Unmap()
 		j.trusted[a] = &Trust{Jail: j.name, Addr: a, Until: s.Until, At: s.At, User: s.User, Method: s.Method, Logins: s.Logins, UID: s.UID}
+	}
+	j.trustMin = time.Time{}
+	for _, tr := range j.trusted {
+		j.trustMin = earlier(j.trustMin, tr.Until)
 	}
 	for len(j.trusted) > j.s.Trust.maxTrusted() {
 		var victim *Trust
