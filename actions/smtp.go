@@ -10,9 +10,10 @@ import (
 )
 
 // LocalMTA is where mail goes when the action sets no smtp server: the host's own MTA (Debian's exim4
-// listens on localhost:25). Talking SMTP to it, rather than running /usr/sbin/sendmail, works from the
-// hardened unit: no set-uid program, no write access to the MTA's spool.
-const LocalMTA = "localhost:25"
+// listens on 127.0.0.1:25 and [::1]:25). Talking SMTP to it, rather than running /usr/sbin/sendmail,
+// works from the hardened unit: no set-uid program, no write access to the MTA's spool. The address is
+// written out, not "localhost", so no resolver (or /etc/hosts) is needed to reach it.
+const LocalMTA = "127.0.0.1:25"
 
 // SMTP delivers mail to one server. It uses STARTTLS when the server offers it (verifying the server's
 // certificate against the system's roots), except on a loopback address, where there is no network to

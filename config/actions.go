@@ -29,7 +29,7 @@ type Action struct {
 	// mail
 	To          []string
 	From        string        // "" = root@<this host's name>
-	SMTP        string        // "" = the local MTA (localhost:25); else "host:port"
+	SMTP        string        // "" = the local MTA (127.0.0.1:25); else "host:port"
 	Whois       bool          // a whois section; default true
 	WhoisServer string        // "" = follow referrals from whois.iana.org; else "host:port"
 	Lines       bool          // the journal entries behind the ban; default true
