@@ -23,6 +23,12 @@ import (
 func (n *NFTables) Heal(ctx context.Context, restored func(n int)) {
 	tick := time.NewTicker(n.opts.every)
 	defer tick.Stop()
+	var check *nftables.Conn // Heal's own socket for the walk; see heal
+	defer func() {
+		if check != nil {
+			_ = check.CloseLasting()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -30,9 +36,19 @@ func (n *NFTables) Heal(ctx context.Context, restored func(n int)) {
 		case <-tick.C:
 		case <-n.kick:
 		}
-		count, rebuilt, stop, err := n.heal()
+		if check == nil {
+			c, err := n.newConn()
+			if err != nil {
+				n.opts.warn(fmt.Errorf("nftables: checking table %s: %w", n.table.Name, err))
+				continue
+			}
+			check = c
+		}
+		count, rebuilt, stop, err := n.heal(check)
 		if err != nil {
 			n.opts.warn(err)
+			_ = check.CloseLasting() // its unread replies would confuse the next walk
+			check = nil
 		}
 		if stop {
 			return
@@ -43,32 +59,54 @@ func (n *NFTables) Heal(ctx context.Context, restored func(n int)) {
 	}
 }
 
-// heal checks the table once and rebuilds it if needed.
-func (n *NFTables) heal() (count int, rebuilt, stop bool, err error) {
+// heal checks the table once and rebuilds it if needed. The walk (four dumps, a few milliseconds
+// on a busy host, and due after every ban since each one moves the generation) runs on check, Heal's
+// own socket, without n.mu, so that it never holds up a Flush: bans do not wait for it. Only a table
+// found damaged is looked at again under n.mu, on the shared socket, before the rebuild, so that a
+// Setup or a rebuild running meanwhile is never mistaken for damage.
+func (n *NFTables) heal(check *nftables.Conn) (count int, rebuilt, stop bool, err error) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closed {
+		n.mu.Unlock()
 		return 0, false, true, nil
 	}
 	count, rebuilt = n.unreported, n.rebuilt
 	n.unreported, n.rebuilt = 0, false
-	if len(n.jails) == 0 {
+	jails, layout := n.jails, n.layout // Setup and DeleteTable replace the slice, never change it in place
+	if len(jails) == 0 {
+		n.mu.Unlock()
 		return count, rebuilt, false, nil // not set up, or deleted on purpose
 	}
 	// Asked before the walk: a change during the walk moves the generation again, and the next
 	// check walks once more.
 	gen, genErr := n.gen.generation()
-	if genErr == nil && n.checked && gen == n.checkedGen {
+	unchanged := genErr == nil && n.checked && gen == n.checkedGen
+	n.mu.Unlock()
+	if unchanged {
 		return count, rebuilt, false, nil // nothing in the ruleset changed since the table was intact
 	}
-	broken, err := n.damaged()
+
+	broken, err := n.damaged(check, jails)
 	if err != nil {
-		_ = n.redial()
 		return count, rebuilt, false, fmt.Errorf("nftables: checking table %s: %w", n.table.Name, err)
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return count, rebuilt, true, nil
+	}
 	if !broken {
-		n.checkedGen, n.checked = gen, genErr == nil
+		if layout == n.layout { // else a Setup came in between: the next check walks again
+			n.checkedGen, n.checked = gen, genErr == nil
+		}
 		return count, rebuilt, false, nil
+	}
+	if broken, err = n.damaged(n.conn, n.jails); err != nil || !broken {
+		if err != nil {
+			_ = n.redial()
+			err = fmt.Errorf("nftables: checking table %s: %w", n.table.Name, err)
+		}
+		return count, rebuilt, false, err
 	}
 	n.checked = false
 	c, err := n.rebuild()
@@ -78,17 +116,18 @@ func (n *NFTables) heal() (count int, rebuilt, stop bool, err error) {
 	return count + c, true, false, nil
 }
 
-// damaged reports whether the table differs from what Setup built: a missing table, base chain or
-// set, a set of another type, or rules that are not the jails' (missing, added, reordered or replaced,
-// compared by comment and expressions). err is set only when the kernel could not be asked.
-func (n *NFTables) damaged() (bool, error) {
-	if _, err := n.conn.ListTableOfFamily(n.table.Name, n.table.Family); err != nil {
+// damaged reports whether the table differs from what Setup built for jails, asking the kernel over
+// conn: a missing table, base chain or set, a set of another type, or rules that are not the jails'
+// (missing, added, reordered or replaced, compared by comment and expressions). err is set only when
+// the kernel could not be asked.
+func (n *NFTables) damaged(conn *nftables.Conn, jails []JailRules) (bool, error) {
+	if _, err := conn.ListTableOfFamily(n.table.Name, n.table.Family); err != nil {
 		if isNotFound(err) {
 			return true, nil
 		}
 		return false, err
 	}
-	sets, err := n.conn.GetSets(n.table)
+	sets, err := conn.GetSets(n.table)
 	if err != nil {
 		return false, err
 	}
@@ -96,7 +135,7 @@ func (n *NFTables) damaged() (bool, error) {
 	for _, s := range sets {
 		have[s.Name] = s
 	}
-	for _, j := range n.jails {
+	for _, j := range jails {
 		for _, f := range families {
 			for _, k := range setKinds {
 				s, ok := have[j.Name+f.suffix+k.suffix]
@@ -106,7 +145,7 @@ func (n *NFTables) damaged() (bool, error) {
 			}
 		}
 	}
-	all, err := n.conn.ListChainsOfTableFamily(n.table.Family)
+	all, err := conn.ListChainsOfTableFamily(n.table.Family)
 	if err != nil {
 		return false, err
 	}
@@ -116,7 +155,7 @@ func (n *NFTables) damaged() (bool, error) {
 			chains[c.Name] = c
 		}
 	}
-	for _, h := range hooksOf(n.jails) {
+	for _, h := range hooksOf(jails) {
 		want := chainFor(n.table, h)
 		c, ok := chains[h]
 		if !ok {
@@ -125,7 +164,7 @@ func (n *NFTables) damaged() (bool, error) {
 		if c.Hooknum == nil || *c.Hooknum != *want.Hooknum || c.Type != want.Type {
 			return true, nil
 		}
-		rules, err := n.conn.GetRules(n.table, c)
+		rules, err := conn.GetRules(n.table, c)
 		if err != nil {
 			return false, err
 		}
@@ -134,7 +173,7 @@ func (n *NFTables) damaged() (bool, error) {
 			comment, _ := userdata.GetString(r.UserData, userdata.TypeComment)
 			got = append(got, describe(comment, r.Exprs))
 		}
-		if want := expectedRules(n.jails, n.table, h); !slices.Equal(got, want) {
+		if want := expectedRules(jails, n.table, h); !slices.Equal(got, want) {
 			return true, nil
 		}
 	}

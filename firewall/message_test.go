@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -392,4 +393,38 @@ func TestMessagesRefusedFlush(t *testing.T) {
 	if n.unreported != 2 || !n.rebuilt {
 		t.Errorf("rebuild not left for Heal to report: unreported %d, rebuilt %v", n.unreported, n.rebuilt)
 	}
+}
+
+// TestMessagesHeal: Heal finds the table missing (the fake kernel has none) and rebuilds it in one
+// transaction with the bans' remaining times, reporting how many it put back.
+func TestMessagesHeal(t *testing.T) {
+	n, k, now := newFakeNFTables(t)
+	n.opts.every = time.Millisecond
+	if err := n.Setup([]JailRules{sshd}); err != nil {
+		t.Fatal(err)
+	}
+	mustBan(t, n, "sshd", "192.0.2.7", time.Hour)
+	mustBan(t, n, "sshd", "2001:db8::/64", time.Hour)
+	mustFlush(t, n)
+	k.take()
+	*now = t0.Add(time.Minute)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	restored := -1
+	n.Heal(ctx, func(c int) { restored = c; cancel() })
+	if restored != 2 {
+		t.Fatalf("restored(%d), want 2", restored)
+	}
+	txs, gets := k.take()
+	if len(gets) < 2 || gets[len(gets)-1] != "get table gaoler" {
+		t.Errorf("queries %q: want the walk, then the table asked for again before the rebuild", gets)
+	}
+	if len(txs) != 1 {
+		t.Fatalf("%d transactions, want the rebuild: %q", len(txs), txs)
+	}
+	checkMessages(t, "rebuild's elements", txs[0][len(txs[0])-2:], []string{
+		"add element sshd_v4 { 192.0.2.7 timeout 59m0s }",
+		"add element sshd_v6_net { 2001:db8:: timeout 59m0s, 2001:db8:0:1:: end }",
+	})
 }

@@ -276,3 +276,42 @@ func TestNone(t *testing.T) {
 		t.Errorf("after reload: %s", got)
 	}
 }
+
+// TestMirrorPrune: prune forgets what expired more than grace ago, by the expiry each prefix has now
+// (an extension keeps it, an unban and re-ban keeps the new one), looking at most at limit entries.
+func TestMirrorPrune(t *testing.T) {
+	m := newMirror()
+	ban := func(p string, d time.Duration) { m.ban(pfx(p), t0.Add(d), t0) }
+	ban("192.0.2.1", time.Minute)
+	ban("192.0.2.1", 2*time.Hour) // extended
+	ban("192.0.2.2", time.Hour)
+	ban("192.0.2.3", time.Minute)
+	m.unban(pfx("192.0.2.3"), t0)
+	ban("192.0.2.3", 3*time.Hour) // unbanned, banned again
+	ban("2001:db8::/64", 10*time.Minute)
+	ban("2001:db8:1::/64", 20*time.Minute)
+	m.committed()
+	wanted := func() string {
+		var out []string
+		for _, e := range m.elements(t0) {
+			out = append(out, e.Prefix.String())
+		}
+		return strings.Join(out, " ")
+	}
+	m.prune(t0.Add(90*time.Minute), 10*time.Second, 3) // the two stale entries, then the /64
+	if got, want := wanted(), "192.0.2.1/32 192.0.2.2/32 192.0.2.3/32 2001:db8:1::/64"; got != want {
+		t.Errorf("after prune with limit 3: %s, want %s", got, want)
+	}
+	m.prune(t0.Add(90*time.Minute), 10*time.Second, -1)
+	if got, want := wanted(), "192.0.2.1/32 192.0.2.3/32"; got != want {
+		t.Errorf("after prune: %s, want %s", got, want)
+	}
+	if m.bits4[32] != 2 || m.bits6[64] != 0 {
+		t.Errorf("prefix length counts %d (/32), %d (/64), want 2, 0", m.bits4[32], m.bits6[64])
+	}
+	// Within the grace the kernel may still hold it: kept.
+	m.prune(t0.Add(2*time.Hour+5*time.Second), 10*time.Second, -1)
+	if got, want := wanted(), "192.0.2.1/32 192.0.2.3/32"; got != want {
+		t.Errorf("within the grace: %s, want %s", got, want)
+	}
+}

@@ -30,8 +30,9 @@ const (
 	// socketBuffer is the send and receive buffer of the netlink socket: a batch is one sendmsg, which
 	// the kernel refuses with EMSGSIZE when it exceeds the send buffer.
 	socketBuffer = 32 << 20
-	// pruneEvery is how often Flush forgets mirror entries the kernel has expired.
-	pruneEvery = 30 * time.Second
+	// prunePerFlush bounds how many expired mirror entries one Flush forgets (see mirror.prune), so
+	// that the end of a flood's bans, all expiring at once, never holds up a ban.
+	prunePerFlush = 1000
 )
 
 // NFTables is the nftables backend: one inet table with four sets per jail (a hash set of single
@@ -41,13 +42,13 @@ const (
 // NFTables is safe for concurrent use; mu serialises every netlink exchange, so Heal's checks never
 // interleave with a Flush on the shared socket.
 type NFTables struct {
-	table     *nftables.Table
-	opts      options
-	mu        sync.Mutex
-	conn      *nftables.Conn
-	jails     []JailRules
-	mirrors   map[string]*mirror
-	lastPrune time.Time
+	table   *nftables.Table
+	opts    options
+	mu      sync.Mutex
+	conn    *nftables.Conn
+	jails   []JailRules
+	layout  uint64 // counts the changes of jails, so that Heal sees a Setup during its walk
+	mirrors map[string]*mirror
 	// unreported counts bans put back by a rebuild that Flush did itself; Heal reports them.
 	unreported int
 	rebuilt    bool
@@ -113,16 +114,25 @@ func NewNFTables(table string, opts ...Option) (*NFTables, error) {
 }
 
 func (n *NFTables) dial() error {
+	conn, err := n.newConn()
+	if err != nil {
+		return err
+	}
+	n.conn = conn
+	return nil
+}
+
+// newConn opens a lasting netlink socket into the backend's namespace.
+func (n *NFTables) newConn() (*nftables.Conn, error) {
 	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithNetNSFd(n.opts.netns), nftables.WithSockOptions(bigBuffers)}
 	if n.opts.testDial != nil {
 		opts = []nftables.ConnOption{nftables.AsLasting(), nftables.WithTestDial(n.opts.testDial)}
 	}
 	conn, err := nftables.New(opts...)
 	if err != nil {
-		return fmt.Errorf("nftables: netlink: %w", err)
+		return nil, fmt.Errorf("nftables: netlink: %w", err)
 	}
-	n.conn = conn
-	return nil
+	return conn, nil
 }
 
 // redial replaces the socket after a failed exchange, whose unread replies would confuse the next.
@@ -190,6 +200,7 @@ func (n *NFTables) Setup(jails []JailRules) error {
 		mirrors[j.Name] = m
 	}
 	n.jails, n.mirrors = valid, mirrors
+	n.layout++
 	_, err := n.rebuild()
 	return err
 }
@@ -401,11 +412,8 @@ func (n *NFTables) Flush() error {
 		return errors.New("nftables: closed")
 	}
 	now := n.opts.now()
-	if now.Sub(n.lastPrune) > pruneEvery {
-		for _, m := range n.mirrors {
-			m.prune(now, 10*time.Second)
-		}
-		n.lastPrune = now
+	for _, m := range n.mirrors {
+		m.prune(now, 10*time.Second, prunePerFlush)
 	}
 	err := n.send(now)
 	if err == nil {
@@ -414,7 +422,7 @@ func (n *NFTables) Flush() error {
 	if err := n.redial(); err != nil {
 		return err
 	}
-	if broken, _ := n.damaged(); broken {
+	if broken, _ := n.damaged(n.conn, n.jails); broken {
 		count, rerr := n.rebuild()
 		if rerr != nil {
 			return errors.Join(err, rerr)
@@ -527,6 +535,7 @@ func (n *NFTables) DeleteTable() error {
 		return fmt.Errorf("nftables: deleting table %s: %w", n.table.Name, err)
 	}
 	n.jails = nil
+	n.layout++
 	clear(n.mirrors)
 	return nil
 }

@@ -117,7 +117,7 @@ func TestLayout(t *testing.T) {
 	}
 	// Heal's check sees the table as built.
 	n.mu.Lock()
-	broken, err := n.damaged()
+	broken, err := n.damaged(n.conn, n.jails)
 	n.mu.Unlock()
 	if broken || err != nil {
 		t.Errorf("damaged() = %v, %v right after Setup", broken, err)
@@ -727,7 +727,7 @@ func TestUpgradeFromIntervalLayout(t *testing.T) {
 		t.Errorf("sshd_v4 lacks the address:\n%s", got)
 	}
 	n.mu.Lock()
-	broken, err := n.damaged()
+	broken, err := n.damaged(n.conn, n.jails)
 	n.mu.Unlock()
 	if broken || err != nil {
 		t.Errorf("damaged() = %v, %v after the upgrade", broken, err)

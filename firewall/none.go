@@ -74,7 +74,7 @@ func (b *None) Elements(jail string) ([]Element, error) {
 	if !ok {
 		return nil, fmt.Errorf("none: jail %q: %w", jail, ErrNoSuchJail)
 	}
-	m.prune(b.now(), 0)
+	m.prune(b.now(), 0, -1)
 	return m.elements(b.now()), nil
 }
 
