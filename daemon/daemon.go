@@ -169,7 +169,6 @@ type Daemon struct {
 
 	// What the engine decided, on its way to the Hub (see announce.go).
 	hub         *events.Hub
-	recent      recentBans     // the latest bans and unbans, for gaoler why (why.go); a Hub subscriber
 	pending     []events.Event // decided, not in the kernel yet
 	flushFailed bool           // the last Flush failed: pending waits for the next commit
 	outbox      []events.Event // in the kernel, published by unlock

@@ -171,7 +171,6 @@ func (d *Daemon) setUp() error {
 	// signals, then the plugins.
 	d.hub.Subscribe("journal", queueSize, logEvents(d.log))
 	d.hub.Subscribe("metrics", queueSize, d.tally.Observe)
-	d.hub.Subscribe("why", queueSize, d.recent.observe)
 	// The bus is optional: losing it (dbus restarting, or stopping before gaolerd at shutdown) is a
 	// notice, not a warning; protection goes on without it.
 	d.bus = bus.NewServer(backend{d}, bus.WithWarn(func(msg string) {

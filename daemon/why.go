@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/gaoler/gaoler/bus"
@@ -12,88 +12,6 @@ import (
 	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/jails"
 )
-
-// recentSize is how many bans, and how many unbans, `gaoler why` remembers besides the running bans.
-const recentSize = 1024
-
-// recentBans remembers the latest bans and unbans the daemon announced, so that `gaoler why` shows a
-// ban that is over with the rule, the origin and the entries it had, and when and why it ended. It is
-// a subscriber of the daemon's Hub; its memory is bounded and not checkpointed (the running bans are,
-// with their entries): after a restart it knows the bans since.
-type recentBans struct {
-	mu     sync.Mutex
-	bans   []events.Event // oldest first
-	unbans []endedBan     // oldest first
-}
-
-// endedBan is an unban as the Hub announced it, and when it was heard.
-type endedBan struct {
-	ev events.Event
-	at time.Time
-}
-
-func (r *recentBans) observe(ev events.Event) {
-	if ev.Origin.Kind == events.OriginRestored {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch ev.Kind {
-	case events.Ban:
-		r.bans = appendBounded(r.bans, ev)
-	case events.Unban:
-		ev.Entries = nil // the ban's, kept with it
-		r.unbans = appendBounded(r.unbans, endedBan{ev, time.Now()})
-	}
-}
-
-func appendBounded[T any](l []T, v T) []T {
-	if len(l) >= recentSize {
-		copy(l, l[1:])
-		l[len(l)-1] = v
-		return l
-	}
-	return append(l, v)
-}
-
-// ended returns the recent bans of jails holding a that are not among running (newest first), with how
-// each ended.
-func (r *recentBans) ended(a netip.Addr, jails map[string]bool, running []bus.WhyBan, now time.Time) []bus.WhyBan {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []bus.WhyBan
-	for i := len(r.bans) - 1; i >= 0; i-- {
-		ev := r.bans[i]
-		if !jails[ev.Jail] || !ev.Prefix.Contains(a) || isRunning(ev, running) {
-			continue
-		}
-		w := whyBan(ev.Jail, ev.Prefix, ev.BannedAt, ev.Expires, ev.Count, ev.Origin, ev.Rule, ev.Entries)
-		for j := len(r.unbans) - 1; j >= 0; j-- {
-			u := r.unbans[j]
-			if u.ev.Jail == ev.Jail && u.ev.Prefix == ev.Prefix && u.ev.BannedAt.Equal(ev.BannedAt) {
-				w.Ended, w.EndReason = u.at, u.ev.Reason
-				if u.ev.Reason == "expired" && !ev.Expires.IsZero() {
-					w.Ended = ev.Expires
-				}
-				break
-			}
-		}
-		if w.EndReason == "" && !ev.Expires.After(now) {
-			w.Ended, w.EndReason = ev.Expires, "expired"
-		}
-		out = append(out, w)
-	}
-	return out
-}
-
-func isRunning(ev events.Event, running []bus.WhyBan) bool {
-	for _, b := range running {
-		if b.Jail == ev.Jail && b.Prefix == events.PrefixString(ev.Prefix) && b.BannedAt.Equal(ev.BannedAt) {
-			return true
-		}
-	}
-	return false
-}
 
 // whyBan is a ban as Why replies with it.
 func whyBan(jail string, p netip.Prefix, at, expires time.Time, count int, o events.Origin, rule string, entries []events.Entry) bus.WhyBan {
@@ -111,9 +29,10 @@ func whyBan(jail string, p netip.Prefix, at, expires time.Time, count int, o eve
 	return w
 }
 
-// Why explains address for `gaoler why`: the running bans holding it (from the engine, with the entries
-// the checkpoint keeps), the recent ones that ended, and for each jail that does not ban it now, what
-// keeps it from doing so (ignoreip, ignoreself, the trust after login).
+// Why explains address for `gaoler why`: the running bans holding it, then the recent ones that ended
+// (the latest jails.EndedKept of each jail), newest first, all from the engine with the entries the
+// checkpoint keeps, so that a restart forgets none of them; and for each jail that does not ban it now,
+// what keeps it from doing so (ignoreip, ignoreself, the trust after login).
 func (b backend) Why(address, jail string) (bus.WhyReply, error) {
 	a, perr := netip.ParseAddr(address)
 	if perr != nil {
@@ -121,7 +40,7 @@ func (b backend) Why(address, jail string) (bus.WhyReply, error) {
 	}
 	a = a.Unmap()
 	r := bus.WhyReply{Address: a.String()}
-	asked := map[string]bool{}
+	var ended []bus.WhyBan
 	var err error
 	if derr := b.d.do(func() {
 		var names []string
@@ -137,7 +56,11 @@ func (b backend) Why(address, jail string) (bus.WhyReply, error) {
 			}
 		}
 		for _, name := range names {
-			asked[name] = true
+			for _, e := range b.d.engine.Ended(name) {
+				if e.Prefix.Contains(a) {
+					ended = append(ended, endedWhy(e))
+				}
+			}
 			banned := false
 			for _, ban := range b.d.engine.Bans(name) {
 				if ban.Prefix.Contains(a) {
@@ -158,8 +81,15 @@ func (b backend) Why(address, jail string) (bus.WhyReply, error) {
 	if err != nil {
 		return bus.WhyReply{}, err
 	}
-	r.Bans = append(r.Bans, b.d.recent.ended(a, asked, r.Bans, time.Now())...)
+	slices.SortStableFunc(ended, func(x, y bus.WhyBan) int { return y.Ended.Compare(x.Ended) })
+	r.Bans = append(r.Bans, ended...)
 	return r, nil
+}
+
+func endedWhy(e jails.EndedBan) bus.WhyBan {
+	w := whyBan(e.Jail, e.Prefix, e.BannedAt, e.Expires, e.Count, e.Origin, e.Rule, e.Entries)
+	w.Ended, w.EndReason = e.Ended, e.Reason
+	return w
 }
 
 func runningWhy(b jails.Ban) bus.WhyBan {

@@ -129,6 +129,7 @@ type jail struct {
 	nets     *windows        // per IPv6 /64: its distinct addresses' first failures (Settings.IPv6SubnetLimit)
 	bans     prefixMap[*Ban] // active: installed in the firewall
 	past     prefixMap[*Ban] // decided from a backlog, already over by now(): not installed
+	ended    endedBans       // the latest bans that expired or were lifted, for `gaoler why` (ended.go)
 	wide     int             // bans (active or past) that isWide
 	forgiven map[netip.Prefix]time.Time
 	trusted  map[netip.Addr]*Trust // trust after login (trust.go)
@@ -625,7 +626,9 @@ func (e *Engine) unban(j *jail, b *Ban, reason string, by events.Origin) error {
 	j.dropBan(&j.bans, b.Prefix)
 	j.windows.remove(b.Prefix)
 	j.nets.remove(b.Prefix)
-	j.forgiven[b.Prefix] = e.now()
+	now := e.now()
+	j.forgiven[b.Prefix] = now
+	j.ended.add(EndedBan{Ban: *b, Ended: now, Reason: reason})
 	err := e.fw.Unban(j.name, b.Prefix)
 	e.ev.Unbanned(*b, reason, by)
 	return err
@@ -734,6 +737,7 @@ func (e *Engine) Expire(now time.Time) []Ban {
 		return cmpBan(&a, &b)
 	})
 	for _, b := range out {
+		e.jails[b.Jail].ended.add(EndedBan{Ban: b, Ended: b.Expires, Reason: "expired"})
 		e.ev.Unbanned(b, "expired", events.Origin{})
 	}
 	if len(e.history) > 0 && now.Sub(e.histMin) > HistoryRetention {

@@ -27,9 +27,11 @@ type JailState struct {
 	Windows []WindowState `json:"windows,omitempty"`
 	// Nets count the distinct failing addresses of IPv6 /64s (Settings.IPv6SubnetLimit), in the
 	// same order: each time is an address's first failure.
-	Nets     []WindowState   `json:"nets,omitempty"`
-	Bans     []Ban           `json:"bans,omitempty"`
-	Past     []Ban           `json:"past,omitempty"` // decided from a backlog after they had ended
+	Nets []WindowState `json:"nets,omitempty"`
+	Bans []Ban         `json:"bans,omitempty"`
+	Past []Ban         `json:"past,omitempty"` // decided from a backlog after they had ended
+	// Ended are the latest bans that expired or were lifted (at most EndedKept), first ended first.
+	Ended    []EndedBan      `json:"ended,omitempty"`
 	Forgiven []ForgivenState `json:"forgiven,omitempty"`
 	Trusted  []TrustState    `json:"trusted,omitempty"` // trust after login, by address
 	// Conns are the sshd connections the jail's filter follows (see Tracker), least recent first.
@@ -69,6 +71,7 @@ func (e *Engine) Snapshot() State {
 			Name:        j.name,
 			Bans:        sortedBans(&j.bans),
 			Past:        sortedBans(&j.past),
+			Ended:       j.ended.list(),
 			LastEntry:   j.lastAt,
 			TotalFailed: j.failed,
 			TotalBanned: j.banned,
@@ -158,7 +161,7 @@ func restoreWindows(ws *windows, saved []WindowState, max int) {
 	ws.trim(max)
 }
 
-// Restore replaces the engine's windows, bans, forgiveness, totals and history with s. Call it after
+// Restore replaces the engine's windows, bans, ended bans, forgiveness, totals and history with s. Call it after
 // SetJail has configured the jails; the state of a jail not configured is dropped (its history is
 // kept). Running bans are re-installed into the Firewall with their remaining time, announcing
 // nothing; bans whose time is over stay until the next Expire reports them, as if the engine had never
@@ -210,6 +213,13 @@ func (e *Engine) Restore(s State) error {
 			b.Jail = j.name
 			j.setBan(&j.past, &b)
 			j.pastMin = earlier(j.pastMin, b.Expires)
+		}
+		j.ended = endedBans{}
+		for _, b := range js.Ended {
+			if b.Prefix.IsValid() {
+				b.Jail = j.name
+				j.ended.add(b)
+			}
 		}
 		for _, b := range js.Bans {
 			b := b

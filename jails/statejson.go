@@ -117,6 +117,25 @@ func (js *JailState) encode(o *jsonOut) {
 		encodeBans(o, js.Past)
 		b = o.b
 	}
+	if len(js.Ended) > 0 {
+		b = append(b, `,"ended":[`...)
+		for i := range js.Ended {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			e := &js.Ended[i]
+			b = appendBanFields(b, &e.Ban)
+			b = append(b, `,"Ended":`...)
+			b = AppendJSONTime(b, e.Ended)
+			b = append(b, `,"Reason":`...)
+			b = AppendJSONString(b, e.Reason)
+			b = append(b, '}')
+			o.b = b
+			o.spill()
+			b = o.b
+		}
+		b = append(b, ']')
+	}
 	if len(js.Forgiven) > 0 {
 		b = append(b, `,"forgiven":[`...)
 		for i, f := range js.Forgiven {
@@ -202,44 +221,51 @@ func encodeWindows(o *jsonOut, name string, ws []WindowState) {
 
 func encodeBans(o *jsonOut, bans []Ban) {
 	b := append(o.b, '[')
-	for i, ban := range bans {
+	for i := range bans {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"Jail":`...)
-		b = AppendJSONString(b, ban.Jail)
-		b = append(b, `,"Prefix":`...)
-		b = appendPrefix(b, ban.Prefix)
-		b = append(b, `,"BannedAt":`...)
-		b = AppendJSONTime(b, ban.BannedAt)
-		b = append(b, `,"Expires":`...)
-		b = AppendJSONTime(b, ban.Expires)
-		b = append(b, `,"Count":`...)
-		b = strconv.AppendInt(b, int64(ban.Count), 10)
-		if ban.Origin != (events.Origin{}) {
-			b = append(b, `,"Origin":`...)
-			b = appendOrigin(b, ban.Origin)
-		}
-		if ban.Rule != "" {
-			b = append(b, `,"Rule":`...)
-			b = AppendJSONString(b, ban.Rule)
-		}
-		if len(ban.Entries) > 0 {
-			b = append(b, `,"Entries":[`...)
-			for k, e := range ban.Entries {
-				if k > 0 {
-					b = append(b, ',')
-				}
-				b = appendEntry(b, e)
-			}
-			b = append(b, ']')
-		}
+		b = appendBanFields(b, &bans[i])
 		b = append(b, '}')
 		o.b = b
 		o.spill()
 		b = o.b
 	}
 	o.b = append(b, ']')
+}
+
+// appendBanFields appends ban as encoding/json encodes a Ban, without the closing brace (an EndedBan
+// has fields after them).
+func appendBanFields(b []byte, ban *Ban) []byte {
+	b = append(b, `{"Jail":`...)
+	b = AppendJSONString(b, ban.Jail)
+	b = append(b, `,"Prefix":`...)
+	b = appendPrefix(b, ban.Prefix)
+	b = append(b, `,"BannedAt":`...)
+	b = AppendJSONTime(b, ban.BannedAt)
+	b = append(b, `,"Expires":`...)
+	b = AppendJSONTime(b, ban.Expires)
+	b = append(b, `,"Count":`...)
+	b = strconv.AppendInt(b, int64(ban.Count), 10)
+	if ban.Origin != (events.Origin{}) {
+		b = append(b, `,"Origin":`...)
+		b = appendOrigin(b, ban.Origin)
+	}
+	if ban.Rule != "" {
+		b = append(b, `,"Rule":`...)
+		b = AppendJSONString(b, ban.Rule)
+	}
+	if len(ban.Entries) > 0 {
+		b = append(b, `,"Entries":[`...)
+		for k, e := range ban.Entries {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = appendEntry(b, e)
+		}
+		b = append(b, ']')
+	}
+	return b
 }
 
 // appendOrigin appends o as encoding/json encodes events.Origin.

@@ -73,6 +73,9 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			for k := rng.IntN(3); k > 0; k-- {
 				js := JailState{Name: name(), Bans: bans(), Past: bans(), LastEntry: tm(),
 					TotalFailed: rng.Uint64(), TotalBanned: uint64(rng.IntN(10))}
+				for _, b := range bans() {
+					js.Ended = append(js.Ended, EndedBan{Ban: b, Ended: tm(), Reason: name()})
+				}
 				for w := rng.IntN(3); w > 0; w-- {
 					ws := WindowState{Prefix: pfx()}
 					if rng.IntN(3) > 0 {
