@@ -42,4 +42,9 @@
 // replies with the ban now in the kernel (s prefix, t banned_at_usec, t expires_usec, u ban_count),
 // whose prefix is the canonical one banned. Both refuse with InvalidAddress a prefix with host bits set
 // or one that holds an address the jail ignores, with a message that says which.
+//
+// The Manager's signals Banned and Unbanned are the SPEC's; BannedEx and UnbannedEx follow each of
+// them for the same events, with who made the ban (filter and its rule, manual and the caller's uid,
+// a fleet peer and its name) and, for an unban, who lifted it (signals.go has their arguments). Announce
+// sends both of a pair; a restored ban sends neither.
 package bus

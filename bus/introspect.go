@@ -57,14 +57,7 @@ var managerInterface = introspect.Interface{
 		whyMethod,
 		fleetMethod,
 	},
-	Signals: []introspect.Signal{
-		{Name: "Banned", Args: []introspect.Arg{
-			arg("jail", "s", ""), arg("address", "s", ""), arg("expires_usec", "t", ""), arg("ban_count", "u", ""),
-		}},
-		{Name: "Unbanned", Args: []introspect.Arg{
-			arg("jail", "s", ""), arg("address", "s", ""), arg("reason", "s", ""),
-		}},
-	},
+	Signals:    managerSignals,
 	Properties: introspectProperties(managerProperties),
 }
 

@@ -22,7 +22,7 @@ const (
 )
 
 // Server exports a Backend on the bus. Create it with NewServer, run Serve on a goroutine of its own,
-// and call Banned, Unbanned, CountersChanged and JailsChanged from anywhere, the daemon's main loop
+// and call Announce, CountersChanged and JailsChanged from anywhere, the daemon's main loop
 // included: they never call the Backend (which would wait for that loop), never wait for the bus, and
 // do nothing while it is unreachable. The Backend is called from godbus's goroutines (method calls,
 // property reads) and from the goroutine that sends the coalesced PropertiesChanged.
@@ -196,21 +196,6 @@ func (s *Server) current() *dbus.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conn
-}
-
-// Banned emits the Manager's Banned signal for a new ban (not for a restored one).
-func (s *Server) Banned(jail, addr string, expiresUsec uint64, count uint32) {
-	if conn := s.current(); conn != nil {
-		conn.Emit(ManagerPath, bannedSignalName, jail, addr, expiresUsec, count)
-	}
-}
-
-// Unbanned emits the Manager's Unbanned signal; reason is "manual", "expired", "jail removed" or
-// "unban-all".
-func (s *Server) Unbanned(jail, addr, reason string) {
-	if conn := s.current(); conn != nil {
-		conn.Emit(ManagerPath, unbannedSignalName, jail, addr, reason)
-	}
 }
 
 // CountersChanged tells the server that a jail's counters changed. The change is announced with one

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/internal/testenv"
 )
 
@@ -400,16 +402,21 @@ func nextSignal(t *testing.T, ch chan *dbus.Signal, name string) *dbus.Signal {
 	}
 }
 
+// TestSignals: the SPEC's Banned and Unbanned (their Ex siblings are in signals_test.go), and
+// PropertiesChanged after JailsChanged.
 func TestSignals(t *testing.T) {
 	f := newFixture(t)
 	ch := signals(t, f.addr)
-	f.server.Banned("sshd", "192.0.2.7", 1_764_065_400_000_000, 2)
+	at := time.UnixMicro(1_764_064_800_000_000)
+	f.server.Announce(events.Event{Kind: events.Ban, Jail: "sshd", Prefix: netip.MustParsePrefix("192.0.2.7/32"),
+		BannedAt: at, Expires: at.Add(10 * time.Minute), Count: 2})
 	s := nextSignal(t, ch, bannedSignalName)
 	if s.Path != ManagerPath || len(s.Body) != 4 || s.Body[0] != "sshd" || s.Body[1] != "192.0.2.7" ||
 		s.Body[2] != uint64(1_764_065_400_000_000) || s.Body[3] != uint32(2) {
 		t.Errorf("Banned signal %s %v", s.Path, s.Body)
 	}
-	f.server.Unbanned("sshd", "192.0.2.7", "manual")
+	f.server.Announce(events.Event{Kind: events.Unban, Jail: "sshd", Prefix: netip.MustParsePrefix("192.0.2.7/32"),
+		Reason: "manual", Origin: events.Origin{Kind: events.OriginManual}})
 	s = nextSignal(t, ch, unbannedSignalName)
 	if len(s.Body) != 3 || s.Body[0] != "sshd" || s.Body[1] != "192.0.2.7" || s.Body[2] != "manual" {
 		t.Errorf("Unbanned signal %v", s.Body)
@@ -513,7 +520,7 @@ func TestBusLater(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 	// Without a bus the server only retries; signals go nowhere and do not block.
-	s.Banned("sshd", "192.0.2.7", 1, 1)
+	s.Announce(events.Event{Kind: events.Ban, Jail: "sshd", Prefix: netip.MustParsePrefix("192.0.2.7/32"), Count: 1})
 	s.CountersChanged("sshd")
 	time.Sleep(300 * time.Millisecond)
 	b.Start()

@@ -54,7 +54,7 @@ func (s eventSink) Banned(b jails.Ban) {
 func banEvent(b jails.Ban) events.Event {
 	return events.Event{
 		Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, BannedAt: b.BannedAt, Expires: b.Expires,
-		Count: b.Count, Origin: b.Origin, Rule: b.Rule, Entries: b.Entries,
+		Count: b.Count, Origin: b.Origin, BanOrigin: b.Origin, Rule: b.Rule, Entries: b.Entries,
 	}
 }
 
@@ -70,7 +70,7 @@ func (d *Daemon) announceRestored(bans []jails.Ban) {
 func (s eventSink) Unbanned(b jails.Ban, reason string, by events.Origin) {
 	s.d.pending = append(s.d.pending, events.Event{
 		Kind: events.Unban, Jail: b.Jail, Prefix: b.Prefix, BannedAt: b.BannedAt, Expires: b.Expires,
-		Count: b.Count, Origin: by, Rule: b.Rule, Reason: reason, Entries: b.Entries,
+		Count: b.Count, Origin: by, BanOrigin: b.Origin, Rule: b.Rule, Reason: reason, Entries: b.Entries,
 	})
 }
 
@@ -243,19 +243,14 @@ func logEvents(l *Logger) func(events.Event) {
 	}
 }
 
-// signalEvents is the subscriber that emits the bus's Banned and Unbanned signals; a restoration
-// sends none.
+// signalEvents is the subscriber that emits the bus's Banned and Unbanned signals, and BannedEx and
+// UnbannedEx with the origin beside them; a restoration sends none.
 func signalEvents(s *bus.Server) func(events.Event) {
 	return func(ev events.Event) {
 		if ev.Origin.Kind == events.OriginRestored {
 			return
 		}
-		switch ev.Kind {
-		case events.Ban:
-			s.Banned(ev.Jail, ev.Address(), uint64(ev.Expires.UnixMicro()), uint32(ev.Count))
-		case events.Unban:
-			s.Unbanned(ev.Jail, ev.Address(), ev.Reason)
-		}
+		s.Announce(ev)
 		s.CountersChanged(ev.Jail)
 	}
 }

@@ -109,10 +109,13 @@ type Event struct {
 	BannedAt time.Time
 	Expires  time.Time
 	Count    int    // bans of this prefix so far, this one included
-	Origin   Origin // who decided it
-	Rule     string // the filter rule of the failure that made the ban ("" for manual and peer bans)
-	Reason   string // Unban: why
-	Entries  []Entry
+	Origin   Origin // who decided it: for an Unban, who lifted the ban (an expiry is OriginFilter)
+	// BanOrigin is who made the ban: for an Unban, the ban lifted; for a restored Ban, who made it
+	// when it was new. For a new Ban it is Origin.
+	BanOrigin Origin
+	Rule      string // the filter rule of the failure that made the ban ("" for manual and peer bans)
+	Reason    string // Unban: why
+	Entries   []Entry
 }
 
 // Address prints the event's prefix as users see it: a single address without /32 or /128, a wider

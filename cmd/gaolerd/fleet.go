@@ -74,7 +74,7 @@ func (d fleetHost) Bans() []events.Event {
 	out := make([]events.Event, 0, len(bans))
 	for _, b := range bans {
 		out = append(out, events.Event{Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, BannedAt: b.BannedAt,
-			Expires: b.Expires, Count: b.Count, Origin: b.Origin, Rule: b.Rule})
+			Expires: b.Expires, Count: b.Count, Origin: b.Origin, BanOrigin: b.Origin, Rule: b.Rule})
 	}
 	return out
 }
