@@ -21,9 +21,11 @@ type Backend interface {
 	// ErrInvalidAddress for what is no address, a prefix with host bits set, or a prefix that holds an
 	// address the jail ignores (the error's text says which).
 	Ban(jail, address string, seconds uint64) (BanInfo, error)
-	// Unban lifts a ban, and forgives the address's failures so far. It returns ErrNoSuchJail,
+	// Unban lifts a ban, and forgives the address's failures so far. It returns the ban lifted, whose
+	// Address is the canonical prefix that left the kernel (::ffff:192.0.2.7 and 192.0.2.7/32 lift
+	// 192.0.2.7; an address inside a running wider ban lifts that prefix), or ErrNoSuchJail,
 	// ErrInvalidAddress or ErrNotBanned.
-	Unban(jail, address string) error
+	Unban(jail, address string) (BanInfo, error)
 	// UnbanAll lifts every ban of jail ("" for every jail) and returns how many it lifted.
 	UnbanAll(jail string) (uint32, error)
 	// ListBans returns the active bans of jail ("" for every jail), sorted.

@@ -138,9 +138,22 @@ func (c *Client) Ban(jail, address string, seconds uint64) (BanInfo, error) {
 	return b, nil
 }
 
-// Unban lifts the ban of address in jail.
-func (c *Client) Unban(jail, address string) error {
-	return c.jailError(jail, c.call(JailPath(jail), JailInterface+".Unban", address).Err)
+// Unban lifts the ban of address in jail and returns the ban lifted (UnbanEx), whose Address is the
+// canonical prefix that left the kernel. A daemon older than UnbanEx is asked with Unban, and the
+// returned ban has only Address, as given.
+func (c *Client) Unban(jail, address string) (BanInfo, error) {
+	b := BanInfo{}
+	err := c.call(JailPath(jail), JailInterface+".UnbanEx", address).
+		Store(&b.Address, &b.BannedAtUsec, &b.ExpiresUsec, &b.BanCount)
+	var re *RemoteError
+	if errors.As(remoteError(err), &re) && re.Name == errUnknownMethod {
+		b = BanInfo{Address: address}
+		err = c.call(JailPath(jail), JailInterface+".Unban", address).Err
+	}
+	if err != nil {
+		return BanInfo{}, c.jailError(jail, err)
+	}
+	return b, nil
 }
 
 // UnbanAll lifts every ban of jail and returns how many it lifted.

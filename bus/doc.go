@@ -40,8 +40,10 @@
 //
 // Ban(s address, t seconds) replies with nothing, as the SPEC has it; BanEx, with the same arguments,
 // replies with the ban now in the kernel (s prefix, t banned_at_usec, t expires_usec, u ban_count),
-// whose prefix is the canonical one banned. Both refuse with InvalidAddress a prefix with host bits set
-// or one that holds an address the jail ignores, with a message that says which.
+// whose prefix is the canonical one banned. Ban and BanEx refuse with InvalidAddress a prefix with host
+// bits set or one that holds an address the jail ignores, with a message that says which. UnbanEx(s
+// address) is Unban that replies as BanEx does, with the ban lifted: ::ffff:192.0.2.7 and
+// 192.0.2.7/32 lift 192.0.2.7, an address inside a wider running ban lifts that ban.
 //
 // The Manager's signals Banned and Unbanned are the SPEC's; BannedEx and UnbannedEx follow each of
 // them for the same events, with who made the ban (filter and its rule, manual and the caller's uid,

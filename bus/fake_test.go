@@ -107,20 +107,28 @@ type fakeRefusal string
 func (r fakeRefusal) Error() string        { return string(r) }
 func (r fakeRefusal) Is(target error) bool { return target == ErrInvalidAddress }
 
-func (f *fakeBackend) Unban(jail, address string) error {
+// Unban lifts the ban of the canonical form of address (an IPv4-mapped address as IPv4, a /32 or
+// /128 as its address), as the daemon does, and returns it.
+func (f *fakeBackend) Unban(jail, address string) (BanInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.jails[jail]; !ok {
-		return fmt.Errorf("jail %q: %w", jail, ErrNoSuchJail)
+		return BanInfo{}, fmt.Errorf("jail %q: %w", jail, ErrNoSuchJail)
+	}
+	canonical := address
+	if a, err := netip.ParseAddr(address); err == nil {
+		canonical = a.Unmap().String()
+	} else if p, err := netip.ParsePrefix(address); err == nil && p.IsSingleIP() {
+		canonical = p.Addr().Unmap().String()
 	}
 	for i, b := range f.bans[jail] {
-		if b.Address == address {
+		if b.Address == canonical {
 			f.bans[jail] = append(f.bans[jail][:i], f.bans[jail][i+1:]...)
 			f.record("Unban %s %s", jail, address)
-			return nil
+			return b, nil
 		}
 	}
-	return fmt.Errorf("%s in jail %s: %w", address, jail, ErrNotBanned)
+	return BanInfo{}, fmt.Errorf("%s in jail %s: %w", address, jail, ErrNotBanned)
 }
 
 func (f *fakeBackend) UnbanAll(jail string) (uint32, error) {

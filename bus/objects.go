@@ -60,23 +60,45 @@ func (j jailMethods) ban(msg dbus.Message, address string, seconds uint64) (BanI
 	return b, nil
 }
 
-// Unban lifts the ban of address in the jail.
+// Unban lifts the ban of address in the jail, and replies with nothing (the SPEC's Unban(s); UnbanEx
+// replies with the ban lifted).
 func (j jailMethods) Unban(msg dbus.Message, address string) *dbus.Error {
+	_, err := j.unban(msg, address)
+	return err
+}
+
+// UnbanEx is Unban that replies with the ban lifted, as BanEx replies with the ban made: the canonical
+// prefix that left the kernel (which may differ from address: ::ffff:192.0.2.7 and 192.0.2.7/32 lift
+// 192.0.2.7, an address inside a wider ban lifts that prefix), its banned-at and expiry in
+// microseconds since the epoch, and its ban count.
+func (j jailMethods) UnbanEx(msg dbus.Message, address string) (string, uint64, uint64, uint32, *dbus.Error) {
+	b, err := j.unban(msg, address)
+	return b.Address, b.BannedAtUsec, b.ExpiresUsec, b.BanCount, err
+}
+
+func (j jailMethods) unban(msg dbus.Message, address string) (BanInfo, *dbus.Error) {
 	name, err := jailOf(msg)
 	if err != nil {
-		return err
+		return BanInfo{}, err
 	}
 	if !validAddress(address) {
-		return invalidAddress(address)
+		return BanInfo{}, invalidAddress(address)
 	}
+	var b BanInfo
+	var e error
 	if mb, ok := j.s.b.(ManualBackend); ok {
 		uid, err := callerUID(j.s.current(), msg)
 		if err != nil {
-			return dbusError(err)
+			return BanInfo{}, dbusError(err)
 		}
-		return dbusError(mb.UnbanBy(name, address, uid))
+		b, e = mb.UnbanBy(name, address, uid)
+	} else {
+		b, e = j.s.b.Unban(name, address)
 	}
-	return dbusError(j.s.b.Unban(name, address))
+	if e != nil {
+		return BanInfo{}, dbusError(e)
+	}
+	return b, nil
 }
 
 // UnbanAll lifts every ban of the jail and returns how many there were.

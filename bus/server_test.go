@@ -206,8 +206,8 @@ func TestClientMethods(t *testing.T) {
 	if err != nil || len(bans) != 1 || bans[0].Address != "2001:db8::/64" || bans[0].ExpiresUsec != 1+90e6 {
 		t.Errorf("ListBans(nginx-auth) = %+v, %v", bans, err)
 	}
-	if err := c.Unban("nginx-auth", "2001:db8::/64"); err != nil {
-		t.Errorf("Unban: %v", err)
+	if b, err := c.Unban("nginx-auth", "2001:db8::/64"); err != nil || b != (BanInfo{"2001:db8::/64", 1, 1 + 90e6, 1}) {
+		t.Errorf("Unban = %+v, %v", b, err)
 	}
 	if n, err := c.UnbanAll("sshd"); err != nil || n != 1 {
 		t.Errorf("UnbanAll(sshd) = %d, %v; want 1", n, err)
@@ -234,13 +234,13 @@ func TestErrors(t *testing.T) {
 		sentinel error
 	}{
 		{"ban bad address", func() error { _, err := c.Ban("sshd", "not-an-ip", 0); return err }, ErrInvalidAddress},
-		{"unban bad address", func() error { return c.Unban("sshd", "300.1.1.1") }, ErrInvalidAddress},
+		{"unban bad address", func() error { _, err := c.Unban("sshd", "300.1.1.1"); return err }, ErrInvalidAddress},
 		{"ban unknown jail", func() error { _, err := c.Ban("nosuch", "192.0.2.1", 0); return err }, ErrNoSuchJail},
-		{"unban unknown jail", func() error { return c.Unban("nosuch", "192.0.2.1") }, ErrNoSuchJail},
+		{"unban unknown jail", func() error { _, err := c.Unban("nosuch", "192.0.2.1"); return err }, ErrNoSuchJail},
 		{"unban all unknown jail", func() error { _, err := c.UnbanAll("nosuch"); return err }, ErrNoSuchJail},
 		{"list unknown jail", func() error { _, err := c.ListBans("nosuch"); return err }, ErrNoSuchJail},
 		{"properties of unknown jail", func() error { _, err := c.Jail("nosuch"); return err }, ErrNoSuchJail},
-		{"unban not banned", func() error { return c.Unban("sshd", "198.51.100.1") }, ErrNotBanned},
+		{"unban not banned", func() error { _, err := c.Unban("sshd", "198.51.100.1"); return err }, ErrNotBanned},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -648,5 +648,48 @@ func TestBanReplies(t *testing.T) {
 	}
 	if got := strings.Join(f.fake.takeCalls(), "\n"); got != "Ban sshd ::ffff:192.0.2.10 60\nBan sshd ::ffff:192.0.2.11 60\nBan sshd ::ffff:192.0.2.12 60" {
 		t.Errorf("backend calls:\n%s", got)
+	}
+}
+
+// TestUnbanReplies: Unban replies with nothing (the SPEC's Unban(s)); UnbanEx replies with the ban
+// lifted, whose prefix is the canonical one (::ffff:192.0.2.7 and 192.0.2.7/32 lift 192.0.2.7), and
+// Client.Unban returns it.
+func TestUnbanReplies(t *testing.T) {
+	f := newFixture(t)
+	obj := f.client.conn.Object(BusName, JailPath("sshd"))
+	for _, a := range []string{"192.0.2.20", "192.0.2.21", "192.0.2.22"} {
+		if _, err := f.client.Ban("sshd", a, 60); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call := obj.Call(JailInterface+".Unban", 0, "::ffff:192.0.2.20")
+	if call.Err != nil || len(call.Body) != 0 {
+		t.Errorf("Unban replied %v, %v; want nothing", call.Body, call.Err)
+	}
+	var prefix string
+	var bannedAt, expires uint64
+	var count uint32
+	if err := obj.Call(JailInterface+".UnbanEx", 0, "192.0.2.21/32").Store(&prefix, &bannedAt, &expires, &count); err != nil {
+		t.Fatalf("UnbanEx: %v", err)
+	}
+	if prefix != "192.0.2.21" || bannedAt != 1 || expires != 1+60e6 || count != 1 {
+		t.Errorf("UnbanEx replied %q %d %d %d; want 192.0.2.21 1 60000001 1", prefix, bannedAt, expires, count)
+	}
+	out, err := f.busctl(t, "", "call", BusName, string(JailPath("sshd")), JailInterface, "UnbanEx", "s", "::ffff:192.0.2.22")
+	if err != nil || out != `sttu "192.0.2.22" 1 60000001 1` {
+		t.Errorf("busctl UnbanEx: %v: %s", err, out)
+	}
+	if b, err := f.client.Unban("sshd", "::ffff:192.0.2.7"); err != nil || b.Address != "192.0.2.7" {
+		t.Errorf("Client.Unban = %+v, %v; want 192.0.2.7", b, err)
+	}
+	err = obj.Call(JailInterface+".UnbanEx", 0, "198.51.100.1").Err
+	var de dbus.Error
+	if !errors.As(err, &de) || de.Name != "io.github.gaoler.Gaoler1.Error.NotBanned" {
+		t.Errorf("UnbanEx of what is not banned: %#v, want NotBanned", err)
+	}
+	// UnbanEx changes bans: root only, as Unban.
+	out, err = f.busctl(t, "nobody", "call", BusName, string(JailPath("sshd")), JailInterface, "UnbanEx", "s", "192.0.2.7")
+	if err == nil || !strings.Contains(out, "denied") {
+		t.Errorf("nobody may UnbanEx: %v: %s", err, out)
 	}
 }

@@ -20,11 +20,12 @@ type WhyBackend interface {
 
 // ManualBackend is the part of a Backend that takes the caller's uid with a manual ban or unban, so
 // the ban's origin (in `gaoler why`, the journal and the actions' payload) says who made it. When
-// the Backend implements it, the Jail interface's Ban, BanEx and Unban call it instead of Backend's.
-// BanBy returns the ban now in the kernel, as Backend's Ban does.
+// the Backend implements it, the Jail interface's Ban, BanEx, Unban and UnbanEx call it instead of Backend's.
+// BanBy returns the ban now in the kernel, as Backend's Ban does; UnbanBy the ban lifted, as Backend's
+// Unban does.
 type ManualBackend interface {
 	BanBy(jail, address string, seconds uint64, uid uint32) (BanInfo, error)
-	UnbanBy(jail, address string, uid uint32) error
+	UnbanBy(jail, address string, uid uint32) (BanInfo, error)
 }
 
 // WhyReply is the answer of Why, sent on the bus as one JSON document (the method returns s): the

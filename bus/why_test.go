@@ -69,11 +69,11 @@ func (f *whyFake) BanBy(jail, address string, seconds uint64, uid uint32) (BanIn
 	return BanInfo{Address: address, BanCount: 1}, nil
 }
 
-func (f *whyFake) UnbanBy(jail, address string, uid uint32) error {
+func (f *whyFake) UnbanBy(jail, address string, uid uint32) (BanInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("UnbanBy %s %s uid=%d", jail, address, uid)
-	return nil
+	return BanInfo{Address: address, BanCount: 1}, nil
 }
 
 func TestWhyAndManualOrigin(t *testing.T) {
@@ -110,7 +110,7 @@ func TestWhyAndManualOrigin(t *testing.T) {
 	if b, err := c.Ban("sshd", "192.0.2.9", 60); err != nil || b.Address != "192.0.2.9" {
 		t.Fatal(b, err)
 	}
-	if err := c.Unban("sshd", "192.0.2.9"); err != nil {
+	if _, err := c.Unban("sshd", "192.0.2.9"); err != nil {
 		t.Fatal(err)
 	}
 	want := "Why 192.0.2.7 \"\"\nWhy 192.0.2.7 \"nope\"\nBanBy sshd 192.0.2.9 60 uid=0\nUnbanBy sshd 192.0.2.9 uid=0"

@@ -87,20 +87,24 @@ func (b backend) BanBy(jail, address string, seconds uint64, uid uint32) (bus.Ba
 	return banInfo(ban), nil
 }
 
-func (b backend) Unban(jail, address string) error {
+func (b backend) Unban(jail, address string) (bus.BanInfo, error) {
 	return b.UnbanBy(jail, address, manualOrigin.UID)
 }
 
-// UnbanBy is Unban on behalf of the bus caller uid (bus.ManualBackend).
-func (b backend) UnbanBy(jail, address string, uid uint32) error {
+// UnbanBy is Unban on behalf of the bus caller uid (bus.ManualBackend). It returns the ban lifted.
+func (b backend) UnbanBy(jail, address string, uid uint32) (bus.BanInfo, error) {
+	var ban jails.Ban
 	var err error
 	if derr := b.d.do(func() {
-		_, err = b.d.engine.Unban(jail, address, events.Origin{Kind: events.OriginManual, UID: uid})
+		ban, err = b.d.engine.Unban(jail, address, events.Origin{Kind: events.OriginManual, UID: uid})
 		err = b.d.afterManual(err)
 	}); derr != nil {
-		return derr
+		return bus.BanInfo{}, derr
 	}
-	return busError(err)
+	if err != nil {
+		return bus.BanInfo{}, busError(err)
+	}
+	return banInfo(ban), nil
 }
 
 func (b backend) UnbanAll(jail string) (uint32, error) {

@@ -332,7 +332,7 @@ func TestShutdownRefusesLateBan(t *testing.T) {
 	stop()
 	for name, call := range map[string]func() error{
 		"Ban":      func() error { _, err := (backend{d}).Ban("sshd", "192.0.2.31", 0); return err },
-		"Unban":    func() error { return (backend{d}).Unban("sshd", "192.0.2.30") },
+		"Unban":    func() error { _, err := (backend{d}).Unban("sshd", "192.0.2.30"); return err },
 		"UnbanAll": func() error { _, err := (backend{d}).UnbanAll("sshd"); return err },
 		"ListBans": func() error { _, err := (backend{d}).ListBans("sshd"); return err },
 		"Jail":     func() error { _, err := (backend{d}).Jail("sshd"); return err },

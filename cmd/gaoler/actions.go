@@ -70,10 +70,7 @@ func (e *env) ban(args []string) error {
 // it is not address as typed (::ffff:192.0.2.7 is banned as 192.0.2.7, an IPv6 address as its /64 with
 // ipv6_prefix = 64), and the wider running ban that already covered it, if one did.
 func (e *env) printBan(address, jail string, d time.Duration, start time.Time, b bus.BanInfo) {
-	what := address
-	if b.Address != "" && b.Address != address {
-		what = address + " as " + b.Address
-	}
+	what := asCanonical(address, b.Address)
 	if b.BannedAtUsec != 0 && usecTime(b.BannedAtUsec, e.loc).Before(start.Add(-2*time.Second)) {
 		// Not banned now: a running ban of a wider prefix holds it already.
 		fmt.Fprintf(e.stdout, "%s is already banned as %s in jail %s until %s (ban #%d)\n", address, b.Address, jail,
@@ -109,11 +106,23 @@ func (e *env) unban(args []string) error {
 		return err
 	}
 	defer c.Close()
-	if err := c.Unban(jail, address); err != nil {
+	b, err := c.Unban(jail, address)
+	if err != nil {
 		return explain(err, jail, address)
 	}
-	fmt.Fprintf(e.stdout, "Unbanned %s in jail %s\n", address, jail)
+	fmt.Fprintf(e.stdout, "Unbanned %s in jail %s\n", asCanonical(address, b.Address), jail)
 	return nil
+}
+
+// asCanonical names what a ban or an unban of address put in or took out of the kernel: address as
+// typed, and the canonical prefix when it differs (::ffff:192.0.2.7 and 192.0.2.7/32 are 192.0.2.7;
+// an unban of an address inside a running /64 ban lifts the /64). An older daemon, which does not say,
+// gives "".
+func asCanonical(address, canonical string) string {
+	if canonical == "" || canonical == address {
+		return address
+	}
+	return address + " as " + canonical
 }
 
 func (e *env) unbanAll(args []string) error {

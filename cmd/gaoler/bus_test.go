@@ -36,13 +36,13 @@ func (b backendOf) Ban(jail, address string, seconds uint64) (bus.BanInfo, error
 // refusal is a refused ban as the daemon returns it to the bus server.
 type refusal string
 
-func (r refusal) Error() string                                 { return string(r) }
-func (r refusal) Is(target error) bool                          { return target == bus.ErrInvalidAddress }
-func (b backendOf) Unban(jail, address string) error            { return b.f.Unban(jail, address) }
-func (b backendOf) UnbanAll(jail string) (uint32, error)        { return b.f.UnbanAll(jail) }
-func (b backendOf) ListBans(jail string) ([]bus.BanInfo, error) { return b.f.ListBans(jail) }
-func (b backendOf) Reload() error                               { return b.f.Reload() }
-func (b backendOf) Metrics() (string, error)                    { return b.f.Metrics() }
+func (r refusal) Error() string                                     { return string(r) }
+func (r refusal) Is(target error) bool                              { return target == bus.ErrInvalidAddress }
+func (b backendOf) Unban(jail, address string) (bus.BanInfo, error) { return b.f.Unban(jail, address) }
+func (b backendOf) UnbanAll(jail string) (uint32, error)            { return b.f.UnbanAll(jail) }
+func (b backendOf) ListBans(jail string) ([]bus.BanInfo, error)     { return b.f.ListBans(jail) }
+func (b backendOf) Reload() error                                   { return b.f.Reload() }
+func (b backendOf) Metrics() (string, error)                        { return b.f.Metrics() }
 
 // serveFake serves a fake daemon's API on the bus at addr until the test ends.
 func serveFake(t *testing.T, addr string) *fakeDaemon {

@@ -32,7 +32,7 @@ type api interface {
 	Jails() ([]string, error)
 	Jail(name string) (bus.JailInfo, error)
 	Ban(jail, address string, seconds uint64) (bus.BanInfo, error)
-	Unban(jail, address string) error
+	Unban(jail, address string) (bus.BanInfo, error)
 	UnbanAll(jail string) (uint32, error)
 	ListBans(jail string) ([]bus.BanInfo, error)
 	Reload() error

@@ -107,17 +107,33 @@ func (f *fakeDaemon) Ban(jail, address string, seconds uint64) (bus.BanInfo, err
 	return bus.BanInfo{Address: canonical, BannedAtUsec: usec(now), ExpiresUsec: usec(now.Add(time.Duration(seconds) * time.Second)), BanCount: 1}, nil
 }
 
-func (f *fakeDaemon) Unban(jail, address string) error {
+// Unban answers as the daemon does: the ban lifted, whose prefix is the canonical one (an IPv4-mapped
+// address or a /32 lifts the IPv4 address), or the wider ban that held the address.
+func (f *fakeDaemon) Unban(jail, address string) (bus.BanInfo, error) {
 	if _, err := f.Jail(jail); err != nil {
-		return err
+		return bus.BanInfo{}, err
+	}
+	var p netip.Prefix
+	if a, err := netip.ParseAddr(address); err == nil {
+		p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+	} else if p, err = netip.ParsePrefix(address); err != nil {
+		return bus.BanInfo{}, &bus.RemoteError{Name: "io.github.gaoler.Gaoler1.Error.InvalidAddress", Message: "invalid address"}
+	}
+	if p.Addr().Is4In6() {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
 	for _, b := range f.bans[jail] {
-		if b.Address == address {
+		q, err := netip.ParsePrefix(b.Address)
+		if err != nil {
+			a := netip.MustParseAddr(b.Address)
+			q = netip.PrefixFrom(a, a.BitLen())
+		}
+		if q == p || q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
 			f.calls = append(f.calls, fmt.Sprintf("Unban %s %s", jail, address))
-			return nil
+			return b, nil
 		}
 	}
-	return &bus.RemoteError{Name: "io.github.gaoler.Gaoler1.Error.NotBanned", Message: "not banned"}
+	return bus.BanInfo{}, &bus.RemoteError{Name: "io.github.gaoler.Gaoler1.Error.NotBanned", Message: "not banned"}
 }
 
 func (f *fakeDaemon) UnbanAll(jail string) (uint32, error) {
@@ -198,6 +214,9 @@ func TestCommands(t *testing.T) {
 		{name: "ban-missing-address", args: "ban sshd"},
 		{name: "ban-no-such-jail", args: "ban nosuch 192.0.2.9 --for 1m"},
 		{name: "unban", args: "unban sshd 192.0.2.7", calls: "Unban sshd 192.0.2.7"},
+		{name: "unban-mapped", args: "unban sshd ::ffff:192.0.2.7", calls: "Unban sshd ::ffff:192.0.2.7"},
+		{name: "unban-slash32", args: "unban sshd 192.0.2.7/32", calls: "Unban sshd 192.0.2.7/32"},
+		{name: "unban-covered", args: "unban sshd 2001:db8::5", calls: "Unban sshd 2001:db8::5"},
 		{name: "unban-not-banned", args: "unban sshd 198.51.100.1"},
 		{name: "unban-all", args: "unban --all", calls: "UnbanAll nginx-auth\nUnbanAll sshd"},
 		{name: "unban-all-jail", args: "unban --all sshd", calls: "UnbanAll sshd"},

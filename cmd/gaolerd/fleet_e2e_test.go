@@ -284,7 +284,7 @@ func TestFleetEndToEnd(t *testing.T) {
 
 	// An unban on h1 is lifted on h2 and h3.
 	c1 := f.client(h1)
-	if err := c1.Unban("sshd", x.String()); err != nil {
+	if _, err := c1.Unban("sshd", x.String()); err != nil {
 		t.Fatal(err)
 	}
 	if took, ok := waitAll(t, 10*time.Second, x, false, h1, h2, h3); !ok {
@@ -299,7 +299,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	}
 	h3.d.stop(t, syscall.SIGTERM)
 	f.fail(y)
-	if err := c1.Unban("sshd", z.String()); err != nil {
+	if _, err := c1.Unban("sshd", z.String()); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := waitAll(t, 10*time.Second, y, true, h1, h2); !ok {

@@ -18,7 +18,7 @@ import (
 // TestNoSelfLockout: the real gaolerd, on a private bus, refuses manual bans that would lock the host
 // out (a prefix holding ignoreip or one of the namespace's own addresses, a prefix with host bits set)
 // with InvalidAddress and a message naming why, over the bus and through the gaoler client; it bans
-// the canonical prefix and says so; and an offender whose /64 (ipv6_prefix = 64) holds one of the host's
+// the canonical prefix and says so, as an unban names the canonical prefix it lifted; and an offender whose /64 (ipv6_prefix = 64) holds one of the host's
 // addresses is banned as its single address.
 func TestNoSelfLockout(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -94,7 +94,7 @@ func TestNoSelfLockout(t *testing.T) {
 
 	// What is banned is the canonical prefix, and the client says so.
 	for _, b := range []struct{ addr, out, elem string }{
-		{"::ffff:198.51.100.77", "Banned ::ffff:198.51.100.77 as 198.51.100.77 in jail sshd for 10m\n", "198.51.100.77/32"},
+		{"::ffff:198.51.100.177", "Banned ::ffff:198.51.100.177 as 198.51.100.177 in jail sshd for 10m\n", "198.51.100.177/32"},
 		{other + "::9", "Banned " + other + "::9 as " + other + "::/64 in jail sshd for 10m\n", other + "::/64"},
 		{own + "::9", "Banned " + own + "::9 in jail sshd for 10m\n", own + "::9/128"},
 		{"198.51.100.0/25", "Banned 198.51.100.0/25 in jail sshd for 10m\n", "198.51.100.0/25"},
@@ -104,6 +104,22 @@ func TestNoSelfLockout(t *testing.T) {
 		}
 		if !hasElement(t, ns, netip.MustParsePrefix(b.elem)) {
 			t.Errorf("%s is not in the kernel after gaoler ban sshd %s", b.elem, b.addr)
+		}
+	}
+
+	// An unban names the canonical prefix it lifted, whatever form the address was typed in, and the
+	// kernel no longer holds it.
+	for _, u := range []struct{ addr, out, elem string }{
+		{"::ffff:198.51.100.177", "Unbanned ::ffff:198.51.100.177 as 198.51.100.177 in jail sshd\n", "198.51.100.177/32"},
+		{other + "::5", "Unbanned " + other + "::5 as " + other + "::/64 in jail sshd\n", other + "::/64"},
+		{own + "::9/128", "Unbanned " + own + "::9/128 as " + own + "::9 in jail sshd\n", own + "::9/128"},
+		{"198.51.100.0/25", "Unbanned 198.51.100.0/25 in jail sshd\n", "198.51.100.0/25"},
+	} {
+		if code, stdout, stderr := run("unban", "sshd", u.addr); code != 0 || stdout != u.out {
+			t.Errorf("gaoler unban sshd %s: exit %d, %q, %q; want 0, %q", u.addr, code, stdout, stderr, u.out)
+		}
+		if hasElement(t, ns, netip.MustParsePrefix(u.elem)) {
+			t.Errorf("%s is still in the kernel after gaoler unban sshd %s", u.elem, u.addr)
 		}
 	}
 
