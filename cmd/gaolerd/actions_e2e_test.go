@@ -66,9 +66,11 @@ type = "exec"
 command = ["/bin/sh", "-c", "echo $$ >> \"$0\"; sleep 300 & echo $! >> \"$0\"; wait", %q]
 timeout = "4s"
 
+# The record appears under its name once whole (written aside, then renamed): the test reads it as
+# soon as it exists, and under load cat may not have written anything yet when it is created.
 [action.record]
 type = "exec"
-command = ["/bin/sh", "-c", "cat > \"$0/$1\"", %q, "{address}"]
+command = ["/bin/sh", "-c", "cat > \"$0/.$1\" && mv \"$0/.$1\" \"$0/$1\"", %q, "{address}"]
 `, pids, got))
 	net := randomNet(t)
 	isBanned := func(a netip.Addr) bool { return banned(setElements(t, ns, "sshd_v6"), a) }

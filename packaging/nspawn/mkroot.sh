@@ -19,9 +19,10 @@ recipe=2
 
 # The test needs: systemd (PID 1, journald, systemctl, busctl, systemd-analyze), dbus (the real system
 # bus), sshd and its client with sshpass (failed logins), nftables (nft list set), iproute2 (addresses
-# on lo). gaoler's Depends (packaging/debian/control): systemd, libc6 and libsystemd0 (shlibs);
-# Recommends: dbus, nftables. passwd (useradd, chpasswd) is in every minbase root.
-packages="systemd systemd-sysv dbus openssh-server openssh-client sshpass nftables iproute2 libsystemd0 libc6 passwd"
+# on lo), exim4-daemon-light (Debian's default MTA, which the mail action hands its mail to on
+# 127.0.0.1:25). gaoler's Depends (packaging/debian/control): systemd, libc6 and libsystemd0
+# (shlibs); Recommends: dbus, nftables. passwd (useradd, chpasswd) is in every minbase root.
+packages="systemd systemd-sysv dbus openssh-server openssh-client sshpass nftables iproute2 libsystemd0 libc6 passwd exim4-daemon-light"
 
 if [ -z "${MIRROR:-}" ]; then
 	MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
