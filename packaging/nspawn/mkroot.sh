@@ -6,7 +6,8 @@
 # The root is cached in ROOT (default /var/tmp/gaoler-nspawn-root) and rebuilt only when it is missing
 # or when the package list (or this script's recipe version) changes: ROOT/.gaoler-stamp holds a hash
 # of both. The build goes to a temporary directory next to ROOT and is renamed into place, so a
-# half-built root is never used; concurrent runs serialise on a lock file.
+# half-built root is never used, and the root it replaces is set aside for an hour, so a container
+# booted on it goes on working; concurrent runs serialise on a lock file.
 #
 # Usage: packaging/nspawn/mkroot.sh [ROOT]
 # Environment: MIRROR (default: the first deb.debian.org-style URI of /etc/apt/sources.list*, else
@@ -84,7 +85,22 @@ apt_clean() { rm -rf "$tmp"/var/cache/apt/archives/*.deb; }
 apt_clean
 
 echo "$stamp" >"$tmp/.gaoler-stamp"
-rm -rf "$root"
+# A concurrent run may have a container booted on the old root (the lower directory of its overlay),
+# which deleting it would wreck: the old root is moved aside instead, and the roots set aside by
+# earlier rebuilds are deleted an hour later, when no boot test can still be using them.
+now=$(date +%s)
+if [ -e "$root" ]; then
+	mv "$root" "$root.old.$now"
+fi
 mv "$tmp" "$root"
 trap - EXIT INT TERM
+for old in "$root".old.*; do
+	set_aside=${old##*.old.}
+	case $set_aside in
+	'' | *[!0-9]*) continue ;;
+	esac
+	if [ "$set_aside" -lt $((now - 3600)) ]; then
+		rm -rf "$old"
+	fi
+done
 echo "mkroot.sh: built $root in $(($(date +%s) - start))s"
