@@ -258,6 +258,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	addr := func(n int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("%s::%x", net, n)) }
 
 	// A failure seen by h1 alone bans on h1, then on h2 and h3 within a second.
+	sig1, sig2 := watchSignals(t, "h1", h1.bus), watchSignals(t, "h2", h2.bus)
 	x := addr(1)
 	f.fail(x)
 	if _, ok := waitAll(t, 10*time.Second, x, true, h1); !ok {
@@ -267,6 +268,33 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Fatalf("%s in h2's and h3's kernels after %s (ok %v), want within 1s", x, took, ok)
 	} else {
 		t.Logf("h1's ban of %s reached h2 and h3 in %s after h1's kernel had it", x, took)
+	}
+	// The bus signals carry the origin: h1's filter (with its rule) on h1, the peer h1 on h2; the
+	// SPEC's Banned is sent as well.
+	sig2.wait(t, 5*time.Second, "Banned", x.String())
+	if got, want := origin(sig1.wait(t, 5*time.Second, "BannedEx", x.String())), "origin=filter uid=0 peer= rule=failed"; got != want {
+		t.Errorf("h1's BannedEx of %s: %s, want %s", x, got, want)
+	}
+	if got, want := origin(sig2.wait(t, 5*time.Second, "BannedEx", x.String())), "origin=peer uid=0 peer=h1 rule="; got != want {
+		t.Errorf("h2's BannedEx of %s: %s, want %s", x, got, want)
+	}
+	// A manual ban on h2 is the caller's (root), there, and h2's on h1; its unban says who lifted it.
+	m := addr(9)
+	c2 := f.client(h2)
+	if _, err := c2.Ban("sshd", m.String(), 600); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := origin(sig2.wait(t, 5*time.Second, "BannedEx", m.String())), "origin=manual uid=0 peer= rule="; got != want {
+		t.Errorf("h2's BannedEx of its manual ban of %s: %s, want %s", m, got, want)
+	}
+	if got, want := origin(sig1.wait(t, 10*time.Second, "BannedEx", m.String())), "origin=peer uid=0 peer=h2 rule="; got != want {
+		t.Errorf("h1's BannedEx of h2's manual ban of %s: %s, want %s", m, got, want)
+	}
+	if _, err := c2.Unban("sshd", m.String()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := origin(sig2.wait(t, 5*time.Second, "UnbannedEx", m.String())), "reason=manual origin=manual uid=0 peer= by=manual by_uid=0 by_peer="; got != want {
+		t.Errorf("h2's UnbannedEx of %s: %s, want %s", m, got, want)
 	}
 
 	// An address in h2's ignoreip is banned on h1 and h3, never on h2, and h2 says it refused it.
@@ -289,6 +317,9 @@ func TestFleetEndToEnd(t *testing.T) {
 	}
 	if took, ok := waitAll(t, 10*time.Second, x, false, h1, h2, h3); !ok {
 		t.Fatalf("%s still banned after h1's unban (%s)", x, took)
+	}
+	if got, want := origin(sig2.wait(t, 5*time.Second, "UnbannedEx", x.String())), "reason=peer origin=peer uid=0 peer=h1 by=peer by_uid=0 by_peer=h1"; got != want {
+		t.Errorf("h2's UnbannedEx of %s after h1's unban: %s, want %s", x, got, want)
 	}
 
 	// h3 restarted while h1 bans (and unbans) catches up.
