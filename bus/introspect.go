@@ -75,6 +75,7 @@ var jailInterface = introspect.Interface{
 		{Name: "UnbanAll", Args: []introspect.Arg{arg("count", "u", "out")}},
 		{Name: "ListBans", Args: []introspect.Arg{arg("bans", "a(sttu)", "out")}},
 		listBanOriginsMethod,
+		listBansExMethod,
 	},
 	Properties: introspectProperties(jailProperties),
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/events"
 )
 
 // FleetStatus answers the bus's Manager.Fleet with Options.FleetStatus, the fleet plugin's status
@@ -17,6 +18,30 @@ func (b backend) FleetStatus() (bus.FleetReply, error) {
 		return bus.FleetReply{}, nil
 	}
 	return r, nil
+}
+
+// BanDetails answers the bus's Jail.ListBansEx: the running bans of the jail with who made each.
+func (b backend) BanDetails(jail string) ([]bus.BanDetail, error) {
+	var out []bus.BanDetail
+	var err error
+	if derr := b.d.do(func() {
+		if b.d.jailConfig(jail) == nil {
+			err = fmt.Errorf("%w: %q", bus.ErrNoSuchJail, jail)
+			return
+		}
+		for _, ban := range b.d.engine.Bans(jail) {
+			i := banInfo(ban)
+			d := bus.BanDetail{Address: i.Address, BannedAtUsec: i.BannedAtUsec, ExpiresUsec: i.ExpiresUsec,
+				BanCount: i.BanCount, Origin: ban.Origin.Kind.String(), UID: ban.Origin.UID, Peer: ban.Origin.Peer}
+			if ban.Origin.Kind == events.OriginFilter {
+				d.Rule = ban.Rule
+			}
+			out = append(out, d)
+		}
+	}); derr != nil {
+		return nil, derr
+	}
+	return out, err
 }
 
 // BanOrigins answers the bus's Jail.ListBanOrigins: who made each running ban of the jail.

@@ -20,10 +20,13 @@ type banJSON struct {
 	BanCount         uint32 `json:"ban_count"`
 	BannedAtUsec     uint64 `json:"banned_at_usec"`
 	ExpiresUsec      uint64 `json:"expires_usec"`
-	// Origin is who made the ban ("filter", "manual", "peer", "restored"), Peer the fleet peer's name;
-	// absent from a daemon that cannot tell.
-	Origin string `json:"origin,omitempty"`
-	Peer   string `json:"peer,omitempty"`
+	// Origin is who made the ban ("filter", "manual", "peer", "restored"), Peer the fleet peer's name,
+	// UID the bus caller's uid of a manual ban, Rule the filter rule of a filter's ban; absent from a
+	// daemon that cannot tell.
+	Origin string  `json:"origin,omitempty"`
+	Peer   string  `json:"peer,omitempty"`
+	UID    *uint32 `json:"uid,omitempty"`
+	Rule   string  `json:"rule,omitempty"`
 }
 
 // banned is `gaoler banned [JAIL] [--json]`.
@@ -59,7 +62,7 @@ func (e *env) banned(args []string) error {
 		for _, b := range bans {
 			r := e.banRow(jail, b, now)
 			if o, ok := origins[b.Address]; ok {
-				r.Origin, r.Peer = o.Origin, o.Peer
+				r.Origin, r.Peer, r.Rule, r.UID = o.Origin, o.Peer, o.Rule, o.UID
 			}
 			rows = append(rows, r)
 		}
@@ -86,7 +89,7 @@ func (e *env) banned(args []string) error {
 			usecTime(r.BannedAtUsec, e.loc).Format(timeLayout), usecTime(r.ExpiresUsec, e.loc).Format(timeLayout),
 			remaining(now, usecTime(r.ExpiresUsec, e.loc)), r.BanCount)
 		if withOrigin {
-			fmt.Fprintf(tw, "\t%s", originText(r.Origin, r.Peer))
+			fmt.Fprintf(tw, "\t%s", originText(r.Origin, r.Peer, r.UID))
 		}
 		fmt.Fprintln(tw)
 	}

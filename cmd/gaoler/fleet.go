@@ -52,14 +52,42 @@ func printFleet(w io.Writer, r *bus.FleetReply) {
 	fmt.Fprintf(w, "   `- Outbox:\t%d waiting (%d published)\n", r.Outbox, r.Published)
 }
 
-// originAPI is the part of the daemon's API that tells the bans' origins.
+// originAPI is the part of the daemon's API that tells the bans' origins (ListBanOrigins).
 type originAPI interface {
 	BanOrigins(jail string) ([]bus.BanOrigin, error)
 }
 
-// banOrigins returns the origins of jail's running bans by address; none from a daemon that cannot
-// tell.
-func banOrigins(d api, jail string) map[string]bus.BanOrigin {
+// detailAPI is the part of the daemon's API that lists the bans with their origins, uids, peers and
+// rules (ListBansEx).
+type detailAPI interface {
+	BanDetails(jail string) ([]bus.BanDetail, error)
+}
+
+// banOrigin is who made a ban, as `gaoler banned` shows it. UID is nil but for a manual ban (and from
+// an older daemon, which does not say).
+type banOrigin struct {
+	Origin, Peer, Rule string
+	UID                *uint32
+}
+
+// banOrigins returns who made each of jail's running bans, by address: from ListBansEx, else (an
+// older daemon) from ListBanOrigins, which says neither the uid nor the rule; none from a daemon that
+// cannot tell.
+func banOrigins(d api, jail string) map[string]banOrigin {
+	if da, ok := d.(detailAPI); ok {
+		if list, err := da.BanDetails(jail); err == nil {
+			out := make(map[string]banOrigin, len(list))
+			for _, b := range list {
+				o := banOrigin{Origin: b.Origin, Peer: b.Peer, Rule: b.Rule}
+				if b.Origin == "manual" {
+					uid := b.UID
+					o.UID = &uid
+				}
+				out[b.Address] = o
+			}
+			return out
+		}
+	}
 	o, ok := d.(originAPI)
 	if !ok {
 		return nil
@@ -68,17 +96,20 @@ func banOrigins(d api, jail string) map[string]bus.BanOrigin {
 	if err != nil {
 		return nil
 	}
-	out := make(map[string]bus.BanOrigin, len(list))
+	out := make(map[string]banOrigin, len(list))
 	for _, b := range list {
-		out[b.Address] = b
+		out[b.Address] = banOrigin{Origin: b.Origin, Peer: b.Peer}
 	}
 	return out
 }
 
-// originText is an origin as `gaoler banned` shows it: "filter", "manual", "peer h1".
-func originText(origin, peer string) string {
-	if origin == "peer" && peer != "" {
+// originText is an origin as `gaoler banned` shows it: "filter", "manual (uid 0)", "peer h1".
+func originText(origin, peer string, uid *uint32) string {
+	switch {
+	case origin == "peer" && peer != "":
 		return "peer " + peer
+	case origin == "manual" && uid != nil:
+		return fmt.Sprintf("manual (uid %d)", *uid)
 	}
 	return origin
 }

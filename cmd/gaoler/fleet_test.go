@@ -25,6 +25,23 @@ func (f *fleetDaemon) BanOrigins(jail string) ([]bus.BanOrigin, error) {
 	return []bus.BanOrigin{{Address: "192.0.2.7", Origin: "peer", Peer: "h1"}, {Address: "2001:db8::/64", Origin: "filter"}}, nil
 }
 
+// detailDaemon is a fleetDaemon that lists its bans with ListBansEx (origin, uid, peer, rule).
+type detailDaemon struct{ *fleetDaemon }
+
+func (f detailDaemon) BanDetails(jail string) ([]bus.BanDetail, error) {
+	var out []bus.BanDetail
+	for i, b := range f.bans[jail] {
+		d := bus.BanDetail{Address: b.Address, BannedAtUsec: b.BannedAtUsec, ExpiresUsec: b.ExpiresUsec, BanCount: b.BanCount}
+		if i == 0 {
+			d.Origin, d.UID = "manual", 1000
+		} else {
+			d.Origin, d.Rule = "filter", "failed"
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 func TestStatusFleet(t *testing.T) {
 	reply := bus.FleetReply{
 		Enabled: true, Host: "h2", Connected: true, Server: "nats://192.0.2.1:4222", Outbox: 0, Published: 3,
@@ -43,9 +60,14 @@ func TestStatusFleet(t *testing.T) {
 		{"status-fleet-none", "status", bus.FleetReply{}},
 		{"banned-origins", "banned", reply},
 		{"banned-origins-json", "banned sshd --json", reply},
+		{"banned-details", "banned", reply},
+		{"banned-details-json", "banned sshd --json", reply},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &fleetDaemon{fakeDaemon: newFakeDaemon(), reply: tc.reply}
+			var d api = &fleetDaemon{fakeDaemon: newFakeDaemon(), reply: tc.reply}
+			if strings.HasPrefix(tc.name, "banned-details") {
+				d = detailDaemon{d.(*fleetDaemon)}
+			}
 			var stdout, stderr bytes.Buffer
 			e := &env{
 				stdout: &stdout, stderr: &stderr,

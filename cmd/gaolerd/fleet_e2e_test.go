@@ -290,6 +290,21 @@ func TestFleetEndToEnd(t *testing.T) {
 	if got, want := origin(sig1.wait(t, 10*time.Second, "BannedEx", m.String())), "origin=peer uid=0 peer=h2 rule="; got != want {
 		t.Errorf("h1's BannedEx of h2's manual ban of %s: %s, want %s", m, got, want)
 	}
+	// ListBansEx, the bans as a subscriber starts from, says the same.
+	details, err := c2.BanDetails("sshd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, b := range details {
+		got[b.Address] = fmt.Sprintf("origin=%s uid=%d peer=%s rule=%s", b.Origin, b.UID, b.Peer, b.Rule)
+	}
+	if want := "origin=peer uid=0 peer=h1 rule="; got[x.String()] != want {
+		t.Errorf("h2's ListBansEx for %s: %q, want %q", x, got[x.String()], want)
+	}
+	if want := "origin=manual uid=0 peer= rule="; got[m.String()] != want {
+		t.Errorf("h2's ListBansEx for %s: %q, want %q", m, got[m.String()], want)
+	}
 	if _, err := c2.Unban("sshd", m.String()); err != nil {
 		t.Fatal(err)
 	}
