@@ -103,7 +103,7 @@ type Engine struct {
 	// history is jail -> prefix -> bans: one map per jail (kept after the jail is removed, for
 	// increments over all jails) with records as values, so that tens of thousands of banned
 	// addresses cost one map entry each and nothing for the garbage collector to chase.
-	history map[string]*prefixMap[record]
+	history map[string]*ledgered[record]
 	histMin time.Time // a lower bound of every record's Last (zero: unknown)
 	trustEv TrustEvents
 }
@@ -125,12 +125,12 @@ type jail struct {
 	narrow   map[netip.Prefix]netip.Prefix // IPv6 /ipv6_prefix -> an ignored prefix inside it
 	noted    map[netip.Prefix]bool         // the narrow prefixes already told to the notice
 	windows  *windows
-	prior    []events.Entry  // Handle's buffer: the failures before the one it handles
-	nets     *windows        // per IPv6 /64: its distinct addresses' first failures (Settings.IPv6SubnetLimit)
-	bans     prefixMap[*Ban] // active: installed in the firewall
-	past     prefixMap[*Ban] // decided from a backlog, already over by now(): not installed
-	ended    endedBans       // the latest bans that expired or were lifted, for `gaoler why` (ended.go)
-	wide     int             // bans (active or past) that isWide
+	prior    []events.Entry // Handle's buffer: the failures before the one it handles
+	nets     *windows       // per IPv6 /64: its distinct addresses' first failures (Settings.IPv6SubnetLimit)
+	bans     ledgered[*Ban] // active: installed in the firewall
+	past     ledgered[*Ban] // decided from a backlog, already over by now(): not installed
+	ended    endedBans      // the latest bans that expired or were lifted, for `gaoler why` (ended.go)
+	wide     int            // bans (active or past) that isWide
 	forgiven map[netip.Prefix]time.Time
 	trusted  map[netip.Addr]*Trust // trust after login (trust.go)
 	trustMin time.Time             // a lower bound of every trust's Until (zero: none or unknown)
@@ -150,7 +150,7 @@ func NewEngine(fw Firewall, ev Events, now func() time.Time, opts ...Option) *En
 		fw: fw, ev: ev, now: now,
 		selfAddrs: interfaceAddrs,
 		jails:     make(map[string]*jail),
-		history:   make(map[string]*prefixMap[record]),
+		history:   make(map[string]*ledgered[record]),
 	}
 	for _, o := range opts {
 		o(e)
@@ -427,7 +427,7 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, cou
 		Origin: o, Rule: rule, Entries: entries}
 	recs := e.history[j.name]
 	if recs == nil {
-		recs = &prefixMap[record]{}
+		recs = &ledgered[record]{}
 		e.history[j.name] = recs
 	}
 	r := recs.at(p)
@@ -453,7 +453,7 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, cou
 }
 
 // setBan stores b in m (j.bans or j.past), keeping the count of wide prefixes.
-func (j *jail) setBan(m *prefixMap[*Ban], b *Ban) {
+func (j *jail) setBan(m *ledgered[*Ban], b *Ban) {
 	if old := m.at(b.Prefix); old == nil && isWide(b.Prefix) {
 		j.wide++
 	}
@@ -461,7 +461,7 @@ func (j *jail) setBan(m *prefixMap[*Ban], b *Ban) {
 }
 
 // dropBan deletes p from m, keeping the count of wide prefixes.
-func (j *jail) dropBan(m *prefixMap[*Ban], p netip.Prefix) {
+func (j *jail) dropBan(m *ledgered[*Ban], p netip.Prefix) {
 	if _, ok := m.get(p); ok && p.Bits() < p.Addr().BitLen() {
 		j.wide--
 	}
@@ -786,10 +786,15 @@ func (e *Engine) sortedJails() []*jail {
 	return js
 }
 
-func sortedBans(m *prefixMap[*Ban]) []Ban {
-	out := make([]Ban, 0, m.len())
-	for _, b := range m.sorted() {
-		out = append(out, *b)
+func sortedBans(m *ledgered[*Ban]) []Ban {
+	return banValues(m.view().items())
+}
+
+// banValues copies the bans of a ledger's items.
+func banValues(items []ledgerItem[*Ban]) []Ban {
+	out := make([]Ban, 0, len(items))
+	for _, it := range items {
+		out = append(out, *it.v)
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package jails
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 )
 
@@ -61,55 +60,6 @@ type HistoryRec struct {
 	Prefix netip.Prefix `json:"prefix"`
 	Count  int          `json:"count"`
 	Last   time.Time    `json:"last"`
-}
-
-// Snapshot returns the engine's state (a deep copy, sorted, so equal engines give equal states).
-func (e *Engine) Snapshot() State {
-	s := State{Version: StateVersion}
-	for _, j := range e.sortedJails() {
-		js := JailState{
-			Name:        j.name,
-			Bans:        sortedBans(&j.bans),
-			Past:        sortedBans(&j.past),
-			Ended:       j.ended.list(),
-			LastEntry:   j.lastAt,
-			TotalFailed: j.failed,
-			TotalBanned: j.banned,
-			Trusted:     j.trustSnapshot(),
-			Conns:       j.tracker.conns().snapshot(),
-		}
-		if len(js.Bans) == 0 {
-			js.Bans = nil
-		}
-		if len(js.Past) == 0 {
-			js.Past = nil
-		}
-		js.Windows = j.windows.snapshot()
-		js.Nets = j.nets.snapshot()
-		for p, at := range j.forgiven {
-			js.Forgiven = append(js.Forgiven, ForgivenState{Prefix: p, At: at})
-		}
-		slices.SortFunc(js.Forgiven, func(a, b ForgivenState) int { return cmpPrefix(a.Prefix, b.Prefix) })
-		s.Jails = append(s.Jails, js)
-	}
-	n := 0
-	for _, recs := range e.history {
-		n += recs.len()
-	}
-	if n > 0 {
-		s.History = make([]HistoryRec, 0, n)
-	}
-	names := make([]string, 0, len(e.history))
-	for name := range e.history {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names { // by jail, then prefix
-		for p, r := range e.history[name].sorted() {
-			s.History = append(s.History, HistoryRec{Jail: name, Prefix: p, Count: r.Count, Last: r.Last})
-		}
-	}
-	return s
 }
 
 // snapshot returns the windows from the least to the most recently failed, or nil when there are none.
@@ -170,7 +120,7 @@ func (e *Engine) Restore(s State) error {
 	if s.Version != StateVersion && s.Version != 1 {
 		return fmt.Errorf("jails: state version %d, want %d", s.Version, StateVersion)
 	}
-	e.history = make(map[string]*prefixMap[record])
+	e.history = make(map[string]*ledgered[record])
 	e.histMin = time.Time{}
 	for _, h := range s.History {
 		if !h.Prefix.IsValid() {
@@ -178,7 +128,7 @@ func (e *Engine) Restore(s State) error {
 		}
 		recs := e.history[h.Jail]
 		if recs == nil {
-			recs = &prefixMap[record]{}
+			recs = &ledgered[record]{}
 			e.history[h.Jail] = recs
 		}
 		recs.set(h.Prefix, record{Count: h.Count, Last: h.Last})
@@ -193,8 +143,8 @@ func (e *Engine) Restore(s State) error {
 		}
 		j.windows = newWindows(j.s.keep())
 		j.nets = newWindows(j.s.IPv6SubnetLimit)
-		j.bans = prefixMap[*Ban]{}
-		j.past = prefixMap[*Ban]{}
+		j.bans = ledgered[*Ban]{}
+		j.past = ledgered[*Ban]{}
 		j.wide = 0
 		j.bansMin, j.pastMin = time.Time{}, time.Time{}
 		j.forgiven = make(map[netip.Prefix]time.Time)
@@ -235,6 +185,14 @@ func (e *Engine) Restore(s State) error {
 				}
 			}
 		}
+	}
+	// The ledgers start from sorted bases, so that the first Freeze costs what the others do.
+	for _, recs := range e.history {
+		recs.compact()
+	}
+	for _, j := range e.jails {
+		j.bans.compact()
+		j.past.compact()
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("jails: re-installing bans: %w", errs[0])

@@ -57,64 +57,132 @@ func (o *jsonOut) flush() {
 }
 
 func (s *State) encode(o *jsonOut) {
+	var jails []jailJSON
+	if s.Jails != nil {
+		jails = make([]jailJSON, len(s.Jails))
+		for i := range s.Jails {
+			js := &s.Jails[i]
+			jails[i] = jailJSON{js: js, bans: sliceBans(js.Bans), past: sliceBans(js.Past)}
+		}
+	}
+	var hist []histJSON
+	if len(s.History) > 0 {
+		hist = []histJSON{{all: s.History}}
+	}
+	encodeState(o, s.Version, jails, hist)
+}
+
+// jailJSON is a jail to encode: its JailState, with its bans from wherever they are kept (the
+// State's slices, or a Frozen's ledgers).
+type jailJSON struct {
+	js         *JailState
+	bans, past banList
+}
+
+// banList is a sorted list of bans to encode.
+type banList interface {
+	len() int
+	at(i int) *Ban
+}
+
+type sliceBans []Ban
+
+func (s sliceBans) len() int      { return len(s) }
+func (s sliceBans) at(i int) *Ban { return &s[i] }
+
+type itemBans []ledgerItem[*Ban]
+
+func (s itemBans) len() int      { return len(s) }
+func (s itemBans) at(i int) *Ban { return s[i].v }
+
+// histJSON is part of the history to encode: a State's whole History (all), or one jail's records.
+type histJSON struct {
+	all  []HistoryRec
+	jail string
+	recs []ledgerItem[record]
+}
+
+func (h *histJSON) len() int { return len(h.all) + len(h.recs) }
+
+func (h *histJSON) at(i int) HistoryRec {
+	if h.all != nil {
+		return h.all[i]
+	}
+	r := h.recs[i]
+	return HistoryRec{Jail: h.jail, Prefix: r.p, Count: r.v.Count, Last: r.v.Last}
+}
+
+// encodeState encodes a State: jails nil is "null", as encoding/json writes a nil slice; the
+// history's parts are written one after the other, and not at all when they are empty.
+func encodeState(o *jsonOut, version int, jails []jailJSON, hist []histJSON) {
 	b := append(o.b, `{"version":`...)
-	b = strconv.AppendInt(b, int64(s.Version), 10)
+	b = strconv.AppendInt(b, int64(version), 10)
 	b = append(b, `,"jails":`...)
-	if s.Jails == nil {
+	if jails == nil {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
-		for i := range s.Jails {
+		for i := range jails {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			o.b = b
-			s.Jails[i].encode(o)
+			jails[i].encode(o)
 			b = o.b
 		}
 		b = append(b, ']')
 	}
-	if len(s.History) > 0 {
+	n := 0
+	for i := range hist {
+		n += hist[i].len()
+	}
+	if n > 0 {
 		b = append(b, `,"history":[`...)
-		for i, h := range s.History {
-			if i > 0 {
-				b = append(b, ',')
+		first := true
+		for k := range hist {
+			for i := range hist[k].len() {
+				h := hist[k].at(i)
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = append(b, `{"jail":`...)
+				b = AppendJSONString(b, h.Jail)
+				b = append(b, `,"prefix":`...)
+				b = appendPrefix(b, h.Prefix)
+				b = append(b, `,"count":`...)
+				b = strconv.AppendInt(b, int64(h.Count), 10)
+				b = append(b, `,"last":`...)
+				b = AppendJSONTime(b, h.Last)
+				b = append(b, '}')
+				o.b = b
+				o.spill()
+				b = o.b
 			}
-			b = append(b, `{"jail":`...)
-			b = AppendJSONString(b, h.Jail)
-			b = append(b, `,"prefix":`...)
-			b = appendPrefix(b, h.Prefix)
-			b = append(b, `,"count":`...)
-			b = strconv.AppendInt(b, int64(h.Count), 10)
-			b = append(b, `,"last":`...)
-			b = AppendJSONTime(b, h.Last)
-			b = append(b, '}')
-			o.b = b
-			o.spill()
-			b = o.b
 		}
 		b = append(b, ']')
 	}
 	o.b = append(b, '}')
 }
 
-func (js *JailState) encode(o *jsonOut) {
+func (jj *jailJSON) encode(o *jsonOut) {
+	js := jj.js
 	b := append(o.b, `{"name":`...)
 	b = AppendJSONString(b, js.Name)
 	o.b = b
 	encodeWindows(o, "windows", js.Windows)
 	encodeWindows(o, "nets", js.Nets)
 	b = o.b
-	if len(js.Bans) > 0 {
+	if jj.bans.len() > 0 {
 		b = append(b, `,"bans":`...)
 		o.b = b
-		encodeBans(o, js.Bans)
+		encodeBans(o, jj.bans)
 		b = o.b
 	}
-	if len(js.Past) > 0 {
+	if jj.past.len() > 0 {
 		b = append(b, `,"past":`...)
 		o.b = b
-		encodeBans(o, js.Past)
+		encodeBans(o, jj.past)
 		b = o.b
 	}
 	if len(js.Ended) > 0 {
@@ -219,13 +287,13 @@ func encodeWindows(o *jsonOut, name string, ws []WindowState) {
 	o.b = append(b, ']')
 }
 
-func encodeBans(o *jsonOut, bans []Ban) {
+func encodeBans(o *jsonOut, bans banList) {
 	b := append(o.b, '[')
-	for i := range bans {
+	for i := range bans.len() {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendBanFields(b, &bans[i])
+		b = appendBanFields(b, bans.at(i))
 		b = append(b, '}')
 		o.b = b
 		o.spill()
