@@ -317,7 +317,7 @@ func TestBootedPackage(t *testing.T) {
 
 		checkSSHDFailures(t, c)
 
-		signals := c.waitFor(t, 5*time.Second, "Banned signals", "grep -c 'Member=Banned' /root/signals.txt | grep -qx 2 && cat /root/signals.txt")
+		signals := c.waitFor(t, 5*time.Second, "Banned signals", "grep -cw 'Member=Banned' /root/signals.txt | grep -qx 2 && cat /root/signals.txt")
 		c.run(t, 10*time.Second, "kill $(cat /root/monitor.pid)")
 		for _, addr := range []string{attacker4, attacker6} {
 			if !strings.Contains(signals, `STRING "`+addr+`"`) {
