@@ -62,8 +62,14 @@ func (c *container) start(t *testing.T) {
 	// --register=no and --keep-unit: no machined and no transient scope, so nothing is asked of the
 	// host's service manager (there may be none). --private-network: the container has only lo, in
 	// a network namespace of its own that goes with it (and so does its nftables ruleset).
+	// gaolerd.service's IPAddressDeny= and IPAddressAllow= are BPF programs that systemd attaches to
+	// the unit's cgroup: they need the bpf() system call, which nspawn's seccomp filter denies unless
+	// told (--system-call-filter=bpf), and cgroup v2, which Debian 12 boots with and which nspawn
+	// gives the container on a host with the hybrid layout too (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY).
+	// Without them systemd runs the unit without its IP filter, and the tests would not see it.
 	c.nspawn = exec.Command("systemd-nspawn", "--boot", "--register=no", "--keep-unit",
-		"--private-network", "--console=read-only", "--machine="+machine, "-D", c.merged)
+		"--private-network", "--system-call-filter=bpf", "--console=read-only", "--machine="+machine, "-D", c.merged)
+	c.nspawn.Env = append(os.Environ(), "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1")
 	c.nspawn.Stdout, c.nspawn.Stderr = logf, logf
 	c.nspawn.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c.pid1 = 0
