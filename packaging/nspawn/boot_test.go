@@ -401,6 +401,12 @@ func TestBootedPackage(t *testing.T) {
 	}
 	timing.lap("metrics")
 
+	t.Run("mail", func(t *testing.T) { checkMail(t, c) })
+	if t.Failed() {
+		t.FailNow()
+	}
+	timing.lap("mail through exim4")
+
 	t.Run("restart", func(t *testing.T) {
 		before := len(journalJSON(t, c, "journalctl -b -u gaolerd -o json MESSAGE_ID="+banMessageID))
 		c.run(t, 30*time.Second, "systemctl restart gaolerd")

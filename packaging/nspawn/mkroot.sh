@@ -16,7 +16,7 @@ set -eu
 
 root=${1:-${GAOLER_NSPAWN_ROOT:-/var/tmp/gaoler-nspawn-root}}
 suite=bookworm
-recipe=2
+recipe=3
 
 # The test needs: systemd (PID 1, journald, systemctl, busctl, systemd-analyze), dbus (the real system
 # bus), sshd and its client with sshpass (failed logins), nftables (nft list set), iproute2 (addresses
@@ -63,6 +63,12 @@ rm -f "$tmp.log"
 # systemd does not run first-boot setup).
 : >"$tmp/etc/machine-id"
 echo gaoler-test >"$tmp/etc/hostname"
+# exim4-config took its mail name and local host names from the name of the host debootstrap ran on;
+# a Debian host's are its own, as the container's are here. Otherwise exim4 stays as Debian leaves it:
+# local delivery only, listening on 127.0.0.1 and ::1 port 25.
+echo gaoler-test >"$tmp/etc/mailname"
+sed -i "s/^dc_other_hostnames=.*/dc_other_hostnames='gaoler-test'/" "$tmp/etc/exim4/update-exim4.conf.conf"
+chroot "$tmp" update-exim4.conf
 
 # Password logins for the test user; nothing else differs from Debian's defaults.
 mkdir -p "$tmp/etc/ssh/sshd_config.d"
