@@ -27,7 +27,9 @@ import (
 // and the fastest run of each is compared (the medians are logged): on this machine the same process
 // reading the same files takes either about 460 or about 620 ms of CPU, at random from one run to the
 // next (a C loop over sd-journal shows it too), so single runs or medians of a few compare luck.
-// entries/s counts the sshd entries, as the issue states the rates.
+// entries/s counts the sshd entries, as the issue states the rates. With GAOLER_BENCH_PROFILE set to a
+// directory, each gaolerd run writes its CPU profile there (GAOLERD_CPUPROFILE, see gaolerd(8)):
+// `go tool pprof gaolerd DIR/*.prof` sums them.
 func BenchmarkCatchUp(b *testing.B) {
 	testenv.RequireRoot(b)
 	dir := testenv.BenchJournal(b)
@@ -94,7 +96,11 @@ enabled = true
 	// testConfig writes the [daemon] table first: firewall belongs to it.
 	// Started directly, not through `ip netns exec` (whose mount namespace and sysfs mount would be
 	// counted as gaolerd's CPU): firewall = "none" touches no firewall.
-	d := startDaemon(b, "", cfg)
+	var env []string
+	if dir := os.Getenv("GAOLER_BENCH_PROFILE"); dir != "" {
+		env = append(env, profileEnv+"="+filepath.Join(dir, fmt.Sprintf("gaolerd-catchup-%d.prof", time.Now().UnixNano())))
+	}
+	d := startDaemon(b, "", cfg, env...)
 	pid := d.cmd.Process.Pid
 	var cpu time.Duration
 	if !waitFor(5*time.Minute, func() bool {

@@ -58,6 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return flushFirewall(*configPath, stderr)
 	}
 
+	defer startProfile(stderr)()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
