@@ -70,6 +70,20 @@
 // header count) brings nothing new, and once more 2 ms later while hot (every 25 ms while hot
 // without a header watch): no entry is held back longer than journald's own notification.
 //
+// # Reading a backlog
+//
+// sd-journal is given one field of each alternative of the matches (Match.SDTerms) and looks each of
+// its terms up in the current file at every step, whether the file holds that value or not. The sshd
+// filter's default match names values that a host with one OpenSSH version never logs
+// (sshd.service or ssh.service, sshd-session and sshd-auth before OpenSSH 9.8 and 10.0): on opening,
+// the Reader asks for each term whether any journal file holds it, and while it reads the backlog it
+// gives sd-journal only the terms that are held (an alternative left with none is dropped). A
+// second sd-journal handle, the probe, selects the left-out terms; after each batch is read it is
+// asked whether an entry with one of them exists now, and if one does the batch is not delivered:
+// the Reader re-reads from its last position with every term. At the end of the backlog every term
+// is given for good and the probe is closed, so following the live journal is as before. On the
+// benchmark journal this took a tenth off gaolerd's catch-up CPU.
+//
 // # Positions
 //
 // A Position is a cursor (sd_journal_get_cursor) with the entry's timestamp. Only the last entry of a

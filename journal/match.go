@@ -194,24 +194,32 @@ func preselect(c conjunction) (fieldValues, bool) {
 }
 
 // addTo adds the match to sd-journal as one or more alternatives (sd_journal_add_disjunction after
-// each), so that several matches added in turn are OR'ed. The caller has checked SDTerms' ok.
-func (m Match) addTo(j matcher) error {
+// each), so that several matches added in turn are OR'ed. The caller has checked SDTerms' ok. keep,
+// when not nil, leaves out the terms it refuses (values no journal file holds, see sdSource.prune),
+// and an alternative whose terms are all left out; it returns how many terms it added.
+func (m Match) addTo(j matcher, keep func(term string) bool) (int, error) {
 	terms, _ := m.SDTerms()
-	for _, t := range terms {
+	added, inAlt := 0, 0
+	for _, t := range append(terms, "+") {
 		if t == "+" {
-			if err := j.addDisjunction(); err != nil {
-				return err
+			if inAlt > 0 {
+				if err := j.addDisjunction(); err != nil {
+					return added, err
+				}
 			}
+			inAlt = 0
+			continue
+		}
+		if keep != nil && !keep(t) {
 			continue
 		}
 		if err := j.addMatch(t); err != nil {
-			return err
+			return added, err
 		}
+		added++
+		inAlt++
 	}
-	if len(terms) == 0 {
-		return nil
-	}
-	return j.addDisjunction()
+	return added, nil
 }
 
 type matcher interface {

@@ -75,7 +75,7 @@ func TestSatisfied(t *testing.T) {
 func TestAddToSdJournal(t *testing.T) {
 	m, _ := ParseMatch([]string{"_UID=0", "_COMM=sshd", "_COMM=sshd-session", "+", "_UID=0", "_SYSTEMD_UNIT=ssh.service"})
 	var rec recorder
-	if err := m.addTo(&rec); err != nil {
+	if _, err := m.addTo(&rec, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Each alternative pre-selected by its most selective field; _UID=0 is checked by Satisfied.
@@ -134,7 +134,7 @@ func TestAbsentField(t *testing.T) {
 		t.Errorf("SDTerms = %q %v, want %q", terms, ok, want)
 	}
 	var rec recorder
-	if err := m.addTo(&rec); err != nil {
+	if _, err := m.addTo(&rec, nil); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"_COMM=sshd", "|", "SYSLOG_IDENTIFIER=sshd", "|"}; !reflect.DeepEqual([]string(rec), want) {

@@ -194,6 +194,15 @@ static int gaoler_find(sd_journal *j, uint64_t usec, const char *pid, size_t pid
 	return 0;
 }
 
+// gaoler_any reports whether some entry of the journal satisfies its matches: 1 or 0, or a negative
+// errno. It moves the read position.
+static int gaoler_any(sd_journal *j) {
+	int r = sd_journal_seek_head(j);
+	if (r < 0)
+		return r;
+	return sd_journal_next(j);
+}
+
 // gaoler_add_match adds one FIELD=value term.
 static int gaoler_add_match(sd_journal *j, const char *s, size_t len) {
 	return sd_journal_add_match(j, s, len);
@@ -354,6 +363,27 @@ func (s *sdJournal) addMatch(term string) error {
 		return fmt.Errorf("sd_journal_add_match %q: %w", term, syscall.Errno(-r))
 	}
 	return nil
+}
+
+// holds reports whether some entry of the journal has the FIELD=value term: the matches are replaced
+// by term alone and flushed afterwards, and the read position moves (seek afterwards). For a value
+// that no file holds it is one hash table lookup per file.
+func (s *sdJournal) holds(term string) (bool, error) {
+	s.flushMatches()
+	defer s.flushMatches()
+	if err := s.addMatch(term); err != nil {
+		return false, err
+	}
+	return s.any()
+}
+
+// any reports whether some entry satisfies the journal's matches. It moves the read position.
+func (s *sdJournal) any() (bool, error) {
+	r := C.gaoler_any(s.j)
+	if r < 0 {
+		return false, errnoErr("looking for an entry", r)
+	}
+	return r > 0, nil
 }
 
 func (s *sdJournal) addDisjunction() error {

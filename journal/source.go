@@ -22,6 +22,9 @@ type sdSource struct {
 	since uint64
 	last  string // cursor of the last entry read
 	skip  string // cursor to leave out if it is the first entry after a seek
+
+	matches []Match    // the pre-selection given to sd-journal (none: every entry)
+	probe   *sdJournal // while a pruned pre-selection reads the backlog: the terms it left out
 }
 
 func openSD(o Options, fields []string, warn func(string)) (*sdSource, error) {
@@ -67,10 +70,13 @@ func openSD(o Options, fields []string, warn func(string)) (*sdSource, error) {
 		all = all || m.IsZero() || !ok
 	}
 	if !all {
-		for _, m := range o.Matches {
-			if err := m.addTo(j); err != nil {
-				return fail(err)
-			}
+		s.matches = o.Matches
+		keep, err := s.prune(o.Directory)
+		if err != nil {
+			return fail(err)
+		}
+		if err := s.addMatches(keep); err != nil {
+			return fail(err)
 		}
 	}
 	if err := s.reposition(); err != nil {
@@ -80,11 +86,98 @@ func openSD(o Options, fields []string, warn func(string)) (*sdSource, error) {
 	return s, nil
 }
 
+// prune finds the pre-selection's terms whose value no journal file holds (with the sshd filter's
+// default match on a host with one OpenSSH version: sshd.service, sshd-session, sshd-auth) and
+// returns the filter that leaves them out of what sd-journal is given, or nil to give it every term.
+// sd-journal looks each term up in each file at every step, and an alternative that is left with
+// no term is not walked at all: reading a backlog costs less. Entries that arrive later may hold
+// such a value, so a second handle, the probe, watches for them (read) until the backlog is read.
+func (s *sdSource) prune(dir string) (keep func(string) bool, err error) {
+	absent := map[string]bool{}
+	present := 0
+	for _, m := range s.matches {
+		terms, _ := m.SDTerms()
+		for _, t := range terms {
+			if _, seen := absent[t]; seen || t == "+" {
+				continue
+			}
+			held, err := s.j.holds(t)
+			if err != nil {
+				return nil, err
+			}
+			absent[t] = !held
+			if held {
+				present++
+			}
+		}
+	}
+	if present == 0 || present == len(absent) {
+		return nil, nil // nothing to leave out, or nothing to read yet: the whole pre-selection
+	}
+	probe, err := openJournal(dir)
+	if err != nil {
+		return nil, err
+	}
+	for t, gone := range absent {
+		if !gone {
+			continue
+		}
+		if err := probe.addMatch(t); err == nil {
+			err = probe.addDisjunction()
+		}
+		if err != nil {
+			probe.close()
+			return nil, err
+		}
+	}
+	s.probe = probe
+	return func(t string) bool { return !absent[t] }, nil
+}
+
+// addMatches gives sd-journal the matches' pre-selection, less the terms keep refuses.
+func (s *sdSource) addMatches(keep func(string) bool) error {
+	added := 0
+	for _, m := range s.matches {
+		n, err := m.addTo(s.j, keep)
+		if err != nil {
+			return err
+		}
+		added += n
+	}
+	if added == 0 {
+		return fmt.Errorf("journal: no term of the matches to select by") // prune keeps one at least
+	}
+	return nil
+}
+
+// unprune ends a pruned pre-selection: sd-journal is given every term, and reading goes on after the
+// last entry delivered.
+func (s *sdSource) unprune() error {
+	s.probe.close()
+	s.probe = nil
+	s.j.flushMatches()
+	if err := s.addMatches(nil); err != nil {
+		return err
+	}
+	return s.reposition()
+}
+
 func (s *sdSource) read(batch []Entry) (int, error) {
 	if s.j == nil {
 		return 0, errClosed
 	}
 	n, skipped, err := s.j.read(batch, s.skip)
+	if s.probe != nil && err == nil {
+		// The batch counts only if no entry holding a left-out value was written before its last
+		// entry: the probe, asked after the read, would see it. At the end of the backlog the whole
+		// pre-selection takes over for good (the probe does not follow new files).
+		if appeared, perr := s.probe.any(); n == 0 || appeared || perr != nil {
+			if err := s.unprune(); err != nil {
+				return 0, err
+			}
+			return s.read(batch)
+		}
+	}
 	if skipped >= 0 {
 		s.skip = ""
 	}
@@ -209,6 +302,10 @@ func (s *sdSource) wake() {
 }
 
 func (s *sdSource) close() error {
+	if s.probe != nil {
+		s.probe.close()
+		s.probe = nil
+	}
 	if s.j != nil {
 		s.j.close()
 		s.j = nil
