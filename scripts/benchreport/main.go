@@ -1,5 +1,7 @@
 // Command benchreport turns the output of `go test -bench` (the figures `make bench` measures) into a
-// Markdown report and a PNG chart of the main figures, each next to its reference from the same run.
+// Markdown report and a PNG chart of the main figures: gaoler next to fail2ban, sshguard and the bare
+// reference loop (BenchmarkRivals, BenchmarkRivalsCatchUp), then each of gaoler's figures next to its
+// reference from the same run.
 //
 //	benchreport [-o report.md] [-png report.png] BENCH-OUTPUT...
 //
@@ -156,6 +158,7 @@ func markdown(w io.Writer, r results, hs []figure, chart string) {
 	if chart != "" {
 		fmt.Fprintf(w, "![main figures](%s)\n\n", chart)
 	}
+	rivalsMarkdown(w, rivalTable(r))
 	fmt.Fprintln(w, "| figure | gaoler | reference, same run | goal | met |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, h := range hs {
@@ -254,7 +257,7 @@ func main() {
 	if *pngOut != "" {
 		f, err := os.Create(*pngOut)
 		if err == nil {
-			err = png.Encode(f, chart(hs))
+			err = png.Encode(f, stack(rivalsChart(rivalTable(r)), chart(hs)))
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
