@@ -203,6 +203,39 @@ func TestWhyShowsTheSSHDLines(t *testing.T) {
 	}) {
 		t.Fatalf("gaoler why after the unban: %v:\n%s", err, text)
 	}
+
+	// A restart forgets neither: the running ban with its sshd lines, and the lifted one, come back
+	// from the checkpoint.
+	if err := gd.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("gaolerd's stop: %v\n%s", err, gd.output())
+	}
+	gd = startDaemon(t, pair.Server, cfg, "DBUS_SYSTEM_BUS_ADDRESS="+sysbus)
+	gd.waitReady(t, pair.Server)
+	if !waitFor(15*time.Second, func() bool {
+		text, err = gaoler("why", manual.String())
+		return err == nil
+	}) || !strings.Contains(text, "was banned in jail sshd") || !strings.Contains(text, "manual)") {
+		t.Fatalf("gaoler why after the unban and a restart: %v:\n%s", err, text)
+	}
+	out, err = gaoler("why", atk.String(), "--json")
+	var again bus.WhyReply
+	if err != nil || json.Unmarshal([]byte(out), &again) != nil || len(again.Bans) != 1 || !again.Bans[0].Active ||
+		!sameLines(again.Bans[0].Entries, r.Bans[0].Entries) {
+		t.Fatalf("gaoler why --json after a restart: %v:\n%s\nbefore:\n%+v", err, out, r.Bans)
+	}
+}
+
+// sameLines reports whether a and b are the same journal entries.
+func sameLines(a, b []bus.WhyLine) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Time.Equal(b[i].Time) || a[i].Cursor != b[i].Cursor || a[i].Message != b[i].Message || a[i].PID != b[i].PID {
+			return false
+		}
+	}
+	return true
 }
 
 // TestMailFromGaolerd: a ban from sshd failures reaches the admin's Maildir through a real SMTP server
