@@ -370,15 +370,16 @@ func TestUnprivileged(t *testing.T) {
 	}
 }
 
-// signals subscribes to the signals of BusName's objects on a connection of its own.
-func signals(t *testing.T, addr string) chan *dbus.Signal {
+// signals subscribes to the signals of BusName's objects on a connection of its own; match narrows
+// the match rule.
+func signals(t *testing.T, addr string, match ...dbus.MatchOption) chan *dbus.Signal {
 	t.Helper()
 	conn, err := dbus.Connect(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if err := conn.AddMatchSignal(dbus.WithMatchSender(BusName)); err != nil {
+	if err := conn.AddMatchSignal(append([]dbus.MatchOption{dbus.WithMatchSender(BusName)}, match...)...); err != nil {
 		t.Fatal(err)
 	}
 	ch := make(chan *dbus.Signal, 1024)

@@ -17,7 +17,8 @@ import (
 func TestSignalsEx(t *testing.T) {
 	f := newFixture(t)
 	ch := signals(t, f.addr)
-	peers := peerSignals(t, f.addr)
+	peers := signals(t, f.addr, dbus.WithMatchInterface(ManagerInterface), dbus.WithMatchMember("BannedEx"),
+		dbus.WithMatchArg(5, "peer"))
 
 	at := time.UnixMicro(1_764_064_800_000_000)
 	until := at.Add(time.Hour)
@@ -98,21 +99,4 @@ func nextBanSignal(t *testing.T, ch chan *dbus.Signal) *dbus.Signal {
 			return nil
 		}
 	}
-}
-
-// peerSignals subscribes, on a connection of its own, to BannedEx with arg5='peer'.
-func peerSignals(t *testing.T, addr string) chan *dbus.Signal {
-	t.Helper()
-	conn, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.AddMatchSignal(dbus.WithMatchSender(BusName), dbus.WithMatchInterface(ManagerInterface),
-		dbus.WithMatchMember("BannedEx"), dbus.WithMatchArg(5, "peer")); err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan *dbus.Signal, 64)
-	conn.Signal(ch)
-	return ch
 }

@@ -120,15 +120,21 @@ func (b backend) UnbanAll(jail string) (uint32, error) {
 }
 
 func (b backend) ListBans(jail string) ([]bus.BanInfo, error) {
-	var out []bus.BanInfo
+	return jailBans(b.d, jail, banInfo)
+}
+
+// jailBans returns each running ban of jail as show makes it, read on the main loop, or
+// ErrNoSuchJail.
+func jailBans[T any](d *Daemon, jail string, show func(jails.Ban) T) ([]T, error) {
+	var out []T
 	var err error
-	if derr := b.d.do(func() {
-		if b.d.jailConfig(jail) == nil {
+	if derr := d.do(func() {
+		if d.jailConfig(jail) == nil {
 			err = fmt.Errorf("%w: %q", bus.ErrNoSuchJail, jail)
 			return
 		}
-		for _, ban := range b.d.engine.Bans(jail) {
-			out = append(out, banInfo(ban))
+		for _, ban := range d.engine.Bans(jail) {
+			out = append(out, show(ban))
 		}
 	}); derr != nil {
 		return nil, derr
