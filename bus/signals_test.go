@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -98,5 +99,67 @@ func nextBanSignal(t *testing.T, ch chan *dbus.Signal) *dbus.Signal {
 			t.Fatal("no ban or unban signal within 5s")
 			return nil
 		}
+	}
+}
+
+// TestWatchBans: Client.WatchBans decodes BannedEx and UnbannedEx in order, skips the SPEC's
+// signals and PropertiesChanged, and returns nil when its context ends.
+func TestWatchBans(t *testing.T) {
+	f := newFixture(t)
+	got := make(chan BanSignal, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.client.WatchBans(ctx, func(b BanSignal) { got <- b }) }()
+
+	at := time.UnixMicro(1_764_064_800_000_000)
+	peer := events.Origin{Kind: events.OriginPeer, Peer: "h1"}
+	manual := events.Origin{Kind: events.OriginManual, UID: 1000}
+	ban := events.Event{Kind: events.Ban, Jail: "sshd", Prefix: netip.MustParsePrefix("192.0.2.7/32"),
+		BannedAt: at, Expires: at.Add(time.Hour), Count: 2, Origin: peer, BanOrigin: peer}
+	unban := events.Event{Kind: events.Unban, Jail: "sshd", Prefix: netip.MustParsePrefix("192.0.2.7/32"),
+		Count: 2, Origin: manual, BanOrigin: peer, Reason: "manual"}
+	want := []BanSignal{
+		{Jail: "sshd", Prefix: "192.0.2.7", BannedAtUsec: 1_764_064_800_000_000, ExpiresUsec: 1_764_068_400_000_000,
+			BanCount: 2, Origin: "peer", Peer: "h1"},
+		{Unban: true, Jail: "sshd", Prefix: "192.0.2.7", BanCount: 2, Reason: "manual", Origin: "peer", Peer: "h1",
+			By: "manual", ByUID: 1000},
+	}
+	// The subscription is in place once a first announcement comes through.
+	deadline := time.After(5 * time.Second)
+	var first BanSignal
+	for subscribed := false; !subscribed; {
+		f.server.Announce(ban)
+		select {
+		case first = <-got:
+			subscribed = true
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("WatchBans received nothing within 5s")
+		}
+	}
+	f.server.CountersChanged("sshd")
+	f.server.Announce(unban)
+	var second BanSignal
+	for second.Prefix == "" {
+		select {
+		case b := <-got:
+			if b.Unban || !reflect.DeepEqual(b, first) { // skip the repeats of the first
+				second = b
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no UnbannedEx within 5s")
+		}
+	}
+	if !reflect.DeepEqual([]BanSignal{first, second}, want) {
+		t.Errorf("WatchBans got\n%+v\n%+v\nwant\n%+v\n%+v", first, second, want[0], want[1])
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("WatchBans after cancel: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchBans did not return after cancel")
 	}
 }

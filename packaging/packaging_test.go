@@ -277,7 +277,7 @@ esac
 		t.Fatal(err)
 	}
 	tests := []struct{ line, want string }{
-		{"gaoler ", "status banned ban unban trust untrust trusted reload log test-filter check-config doctor metrics why --help"},
+		{"gaoler ", "status banned ban unban trust untrust trusted reload log test-filter check-config doctor metrics why watch --help"},
 		{"gaoler st", "status"},
 		{"gaoler status ", "sshd nginx-auth"},
 		{"gaoler ban ", "sshd nginx-auth"},
@@ -294,6 +294,8 @@ esac
 		{"gaoler trust sshd 192.0.2.1 --", "--for"},
 		{"gaoler untrust sshd ", "198.51.100.4"},
 		{"gaoler trusted --", "--json"},
+		{"gaoler watch ", "sshd nginx-auth"},
+		{"gaoler watch --", "--json"},
 	}
 	for _, tt := range tests {
 		script := `

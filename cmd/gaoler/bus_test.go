@@ -1,19 +1,25 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 
 	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/internal/testenv"
 )
 
@@ -44,8 +50,9 @@ func (b backendOf) ListBans(jail string) ([]bus.BanInfo, error)     { return b.f
 func (b backendOf) Reload() error                                   { return b.f.Reload() }
 func (b backendOf) Metrics() (string, error)                        { return b.f.Metrics() }
 
-// serveFake serves a fake daemon's API on the bus at addr until the test ends.
-func serveFake(t *testing.T, addr string) *fakeDaemon {
+// serveFake serves a fake daemon's API on the bus at addr until the test ends; the server sends its
+// signals.
+func serveFake(t *testing.T, addr string) (*fakeDaemon, *bus.Server) {
 	fake := newFakeDaemon()
 	s := bus.NewServer(backendOf{fake})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -55,7 +62,7 @@ func serveFake(t *testing.T, addr string) *fakeDaemon {
 		s.Serve(ctx, func() (*dbus.Conn, error) { return dbus.Connect(addr) })
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return fake
+	return fake, s
 }
 
 // runReal runs gaoler with the real bus client, on the system bus that DBUS_SYSTEM_BUS_ADDRESS names.
@@ -141,7 +148,7 @@ func TestAsNobody(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	fake := serveFake(t, addr)
+	fake, server := serveFake(t, addr)
 
 	nobody := func(args ...string) (int, string) {
 		cmd := exec.Command("runuser", append([]string{"-u", "nobody", "--", bin}, args...)...)
@@ -187,5 +194,59 @@ func TestAsNobody(t *testing.T) {
 	}
 	if len(fake.calls) != 0 {
 		t.Errorf("refused calls reached the daemon: %v", fake.calls)
+	}
+
+	// Anyone may watch the bans as they happen: the signals reach an unprivileged subscriber.
+	// Started as nobody without runuser, so that SIGTERM reaches gaoler itself, which then exits 0.
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	watch := exec.Command(bin, "watch", "--json")
+	watch.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	watch.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+addr)
+	out, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { watch.Process.Kill(); watch.Wait() })
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	ev := events.Event{Kind: events.Ban, Jail: "sshd", Prefix: netip.MustParsePrefix("2001:db8:77::/64"), Count: 1,
+		BannedAt: now, Expires: now.Add(time.Hour), Origin: events.Origin{Kind: events.OriginPeer, Peer: "h1"}}
+	ev.BanOrigin = ev.Origin
+	tick := time.NewTicker(100 * time.Millisecond) // until the watcher has subscribed
+	defer tick.Stop()
+	timeout := time.After(10 * time.Second)
+	for got := false; !got; {
+		select {
+		case <-tick.C:
+			server.Announce(ev)
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatal("gaoler watch as nobody ended before any ban")
+			}
+			if !strings.Contains(line, `"prefix":"2001:db8:77::/64"`) || !strings.Contains(line, `"origin":"peer","peer":"h1"`) {
+				t.Fatalf("gaoler watch as nobody printed %s", line)
+			}
+			got = true
+		case <-timeout:
+			t.Fatal("gaoler watch as nobody printed no ban within 10s")
+		}
+	}
+	watch.Process.Signal(syscall.SIGTERM)
+	if err := watch.Wait(); err != nil {
+		t.Errorf("gaoler watch after SIGTERM: %v", err)
 	}
 }

@@ -78,6 +78,7 @@ Commands that ask the daemon (over the system bus):
   trusted [JAIL] [--json]             addresses trusted after a login
   why ADDRESS [--jail JAIL] [--json]  why an address is banned (the rule, who, the journal
                                       entries) or why not
+  watch [JAIL] [--json]               follow bans and unbans as they happen, with who made them
   reload                              make the daemon re-read its configuration
   metrics                             the Prometheus text of the metrics endpoint
 
@@ -131,6 +132,7 @@ func (e *env) run(args []string) int {
 		"trusted": e.trusted,
 		"why":     e.why, // why.go
 		"metrics": e.metrics,
+		"watch":   e.watch, // watch.go
 	}
 	fn, ok := commands[cmd]
 	if !ok {
