@@ -46,7 +46,8 @@ type WhyBan struct {
 	Active   bool      `json:"active"`
 	BannedAt time.Time `json:"banned_at"`
 	Expires  time.Time `json:"expires"`
-	// Ended and EndReason say when and why a ban that is over ended ("expired", "manual", ...).
+	// Ended and EndReason say when and why a ban that is over ended: "expired", "manual", "peer",
+	// "unban-all", or "replaced" (by a new ban of the same prefix).
 	Ended     time.Time `json:"ended,omitzero"`
 	EndReason string    `json:"end_reason,omitempty"`
 	Count     int       `json:"ban_count"`

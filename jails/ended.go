@@ -7,9 +7,10 @@ import "time"
 // outlive a restart.
 const EndedKept = 100
 
-// EndedBan is a ban that is over: it expired, or it was lifted (Reason is then Unbanned's reason:
-// "manual", "peer", "unban-all"). Ended is when: the ban's Expires for an expired ban (the kernel
-// dropped the element then), the time of the unban otherwise.
+// EndedBan is a ban that is over: it expired, it was lifted (Reason is then Unbanned's reason:
+// "manual", "peer", "unban-all"), or a new ban of its prefix replaced it ("replaced": an admin's
+// longer ban, a peer's). Ended is when: the ban's Expires for an expired ban (the kernel dropped the
+// element then), the time of the unban or of the new ban otherwise.
 type EndedBan struct {
 	Ban
 	Ended  time.Time

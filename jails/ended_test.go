@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/gaoler/gaoler/events"
 )
 
 // TestEndedBans: a ban that expires and one that is lifted are remembered, with their rule, origin
@@ -39,6 +41,22 @@ func TestEndedBans(t *testing.T) {
 		expired.Rule == "" || len(expired.Entries) != 3 || expired.Entries[2].Message != failMsg("192.0.2.7") {
 		t.Errorf("the expired ban: %+v", expired)
 	}
+	// A new ban of a banned prefix replaces it: the first is an ended ban, with its entries.
+	h.clock.t = t0.Add(2 * time.Hour)
+	for i := 0; i < 3; i++ {
+		h.fail("192.0.2.8", 2*time.Hour+time.Duration(i)*time.Second)
+	}
+	if _, err := h.e.Ban("sshd", "192.0.2.8", 24*time.Hour, manual); err != nil {
+		t.Fatal(err)
+	}
+	if l := h.e.Ended("sshd"); len(l) != 3 || l[2].Prefix.String() != "192.0.2.8/32" || l[2].Reason != "replaced" ||
+		!l[2].Ended.Equal(h.clock.t) || len(l[2].Entries) != 3 || l[2].Origin != (events.Origin{}) {
+		t.Errorf("after a ban replaced another, Ended = %+v", l)
+	}
+	if b := h.e.Bans("sshd"); len(b) != 1 || b[0].Origin != manual || !b[0].Expires.Equal(h.clock.t.Add(24*time.Hour)) {
+		t.Errorf("the replacing ban: %+v", b)
+	}
+	got = h.e.Ended("sshd")
 	if h.e.Ended("nope") != nil {
 		t.Error("Ended of a jail that is not configured")
 	}

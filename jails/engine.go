@@ -445,19 +445,25 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, cou
 		j.pastMin = earlier(j.pastMin, b.Expires)
 		return *b, nil
 	}
-	j.setBan(&j.bans, b)
+	if old := j.setBan(&j.bans, b); old != nil {
+		// A new ban of a banned prefix (an admin's longer one, a peer's) replaces it: the ban it
+		// replaces, with the entries that made it, is among the ended bans `gaoler why` shows.
+		j.ended.add(EndedBan{Ban: *old, Ended: at, Reason: "replaced"})
+	}
 	j.bansMin = earlier(j.bansMin, b.Expires)
 	err := e.fw.Ban(j.name, p, left)
 	e.ev.Banned(*b)
 	return *b, err
 }
 
-// setBan stores b in m (j.bans or j.past), keeping the count of wide prefixes.
-func (j *jail) setBan(m *ledgered[*Ban], b *Ban) {
-	if old := m.at(b.Prefix); old == nil && isWide(b.Prefix) {
+// setBan stores b in m (j.bans or j.past), keeping the count of wide prefixes, and returns the ban of
+// the same prefix it replaced, or nil.
+func (j *jail) setBan(m *ledgered[*Ban], b *Ban) (old *Ban) {
+	if old = m.at(b.Prefix); old == nil && isWide(b.Prefix) {
 		j.wide++
 	}
 	m.set(b.Prefix, b)
+	return old
 }
 
 // dropBan deletes p from m, keeping the count of wide prefixes.
