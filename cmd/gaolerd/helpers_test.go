@@ -41,6 +41,9 @@ func binaries(t testing.TB) string {
 			// stop at the first one, and the test fails.
 			args = append(args, "-race")
 		}
+		if tags := os.Getenv("GAOLER_BUILD_TAGS"); tags != "" {
+			args = append(args, "-tags", tags) // gaolerprof: cmd/gaolerd/heapprof.go
+		}
 		cmd := exec.Command("go", append(args, "github.com/gaoler/gaoler/cmd/gaolerd",
 			"github.com/gaoler/gaoler/cmd/gaoler", "github.com/gaoler/gaoler/internal/bareloop/cmd/bareloop",
 			"github.com/gaoler/gaoler/internal/bareloop/cmd/headerloop", "github.com/gaoler/gaoler/internal/natsnode")...)

@@ -1,0 +1,40 @@
+//go:build gaolerprof
+
+package main
+
+import (
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+)
+
+// A profiling hook for measuring where gaolerd's memory goes (see BenchmarkFlood), built only with
+// `-tags gaolerprof` (GAOLER_BUILD_TAGS=gaolerprof for the benchmarks): with GAOLER_HEAP_PROFILE set
+// to a file name, gaolerd writes a heap profile there each time its heap reaches a new peak, looked
+// at twice a second, and the runtime's memory statistics beside it (the name with ".txt").
+func init() {
+	path := os.Getenv("GAOLER_HEAP_PROFILE")
+	if path == "" {
+		return
+	}
+	go func() {
+		var peak uint64
+		for range time.Tick(500 * time.Millisecond) {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse <= peak+peak/50 {
+				continue
+			}
+			peak = ms.HeapInuse
+			if f, err := os.Create(path); err == nil {
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+			if f, err := os.Create(path + ".txt"); err == nil {
+				pprof.Lookup("heap").WriteTo(f, 1) // ends with the runtime.MemStats
+				f.Close()
+			}
+		}
+	}()
+}
