@@ -70,7 +70,7 @@ func TestErrors(t *testing.T) {
 		{"unknown key with suggestion", map[string]string{"gaoler.toml": "[defaults]\nbantme = \"1h\"\n"},
 			[]string{`gaoler.toml:2:1: defaults.bantme: unknown key (did you mean "bantime"?)`}},
 		{"unknown key without suggestion", map[string]string{"gaoler.toml": "[daemon]\ncolour = \"red\"\n"},
-			[]string{`gaoler.toml:2:1: daemon.colour: unknown key (known here: state_directory, firewall, table)`}},
+			[]string{`gaoler.toml:2:1: daemon.colour: unknown key (known here: state_directory, firewall, table, memory_limit)`}},
 		{"unknown key in jail", map[string]string{"gaoler.toml": "[jail.sshd]\nenabled = true\ncolour = \"red\"\n"},
 			[]string{`gaoler.toml:3:1: jail.sshd.colour: unknown key (known here: bantime, findtime, maxretry, ignoreip, ignoreself, blocktype, ipv6_prefix, increment, hooks, ports, protocol, max_tracked, ipv6_subnet_limit, trust_after_login, trust_methods, trust_overalljails, max_trusted, actions, enabled, filter, mode, journal_match)`}},
 		{"unknown key in increment", map[string]string{"gaoler.toml": "[defaults.increment]\nfactr = 2\n"},

@@ -51,7 +51,7 @@ func baseJail() Jail {
 // The keys of each table. commonKeys may be set in [defaults] and overridden in every jail.
 var (
 	rootKeys      = []string{"daemon", "journal", "defaults", "jail", "filter", "action", "fleet"}
-	daemonKeys    = []string{"state_directory", "firewall", "table"}
+	daemonKeys    = []string{"state_directory", "firewall", "table", "memory_limit"}
 	journalKeys   = []string{"directory", "hot_time"}
 	commonKeys    = append([]string{"bantime", "findtime", "maxretry", "ignoreip", "ignoreself", "blocktype", "ipv6_prefix", "increment", "hooks", "ports", "protocol", "max_tracked", "ipv6_subnet_limit"}, append(trustKeys, actionsKeys...)...)
 	jailOnlyKeys  = []string{"enabled", "filter", "mode", "journal_match"}
@@ -70,7 +70,7 @@ func resolve(files []string, srcs []*source) (*Config, error) {
 	c := &checker{m: mergeSources(srcs), seen: make(map[string]bool)}
 	cfg := &Config{
 		Files:   files,
-		Daemon:  Daemon{StateDirectory: defaultStateDirectory, Firewall: defaultFirewall, Table: defaultTable},
+		Daemon:  Daemon{StateDirectory: defaultStateDirectory, Firewall: defaultFirewall, Table: defaultTable, MemoryLimit: DefaultMemoryLimit},
 		Journal: Journal{HotTime: DefaultHotTime},
 		Fleet:   defaultFleet(),
 	}
@@ -189,7 +189,20 @@ func (c *checker) daemon(t map[string]any, d *Daemon) {
 			}
 		}
 	}
+	if v, ok := t["memory_limit"]; ok {
+		if n, ok := c.size(v, key("memory_limit")); ok {
+			if n > 0 && n < minMemoryLimit {
+				c.errorf(key("memory_limit"), -1, "%d bytes is too little for the daemon to run in: use 0 (no limit) or at least 32M", n)
+			} else {
+				d.MemoryLimit = n
+			}
+		}
+	}
 }
+
+// minMemoryLimit is the least memory_limit other than 0: below it the garbage collector would run
+// all the time.
+const minMemoryLimit = 32 << 20
 
 // common applies the keys that [defaults] and each jail share onto j.
 func (c *checker) common(t map[string]any, path []string, j *Jail) {

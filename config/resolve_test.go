@@ -173,7 +173,7 @@ func TestBuiltinDefaults(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("\n got %+v\nwant %+v", got, want)
 	}
-	if cfg.Daemon != (Daemon{"/var/lib/gaoler", "nftables", "gaoler"}) || cfg.Journal.Directory != "" {
+	if cfg.Daemon != (Daemon{"/var/lib/gaoler", "nftables", "gaoler", DefaultMemoryLimit}) || cfg.Journal.Directory != "" {
 		t.Errorf("daemon %+v journal %+v", cfg.Daemon, cfg.Journal)
 	}
 	if len(cfg.Warnings) != 0 {

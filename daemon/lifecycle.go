@@ -18,6 +18,7 @@ import (
 	"github.com/gaoler/gaoler/firewall"
 	"github.com/gaoler/gaoler/jails"
 	"github.com/gaoler/gaoler/journal"
+	"github.com/gaoler/gaoler/memlimit"
 	"github.com/gaoler/gaoler/metrics"
 )
 
@@ -66,6 +67,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.cfg = cfg
 	d.running.Store(cfg)
+	if memlimit.FromEnv() {
+		d.log.Infof("memory limit from GOMEMLIMIT=%s ([daemon] memory_limit is ignored)", os.Getenv("GOMEMLIMIT"))
+	}
+	memlimit.Keep(ctx, cfg.Daemon.MemoryLimit)
 	d.mu.Lock() // released by loop while it waits
 	if err := d.setUp(); err != nil {
 		d.stopReader()
