@@ -22,7 +22,7 @@ type subscription struct {
 	size    int
 	handle  func(Event)
 	mu      sync.Mutex
-	queue   []Event
+	queue   ring
 	wake    chan struct{}
 	done    bool
 	dropped atomic.Uint64
@@ -78,7 +78,7 @@ func (h *Hub) Stats() []Stats {
 	out := make([]Stats, 0, len(subs))
 	for _, s := range subs {
 		s.mu.Lock()
-		n := len(s.queue)
+		n := s.queue.n
 		s.mu.Unlock()
 		out = append(out, Stats{Name: s.name, Queued: n, Handled: s.handled.Load(), Dropped: s.dropped.Load()})
 	}
@@ -111,12 +111,9 @@ func (s *subscription) put(ev Event) {
 		s.mu.Unlock()
 		return
 	}
-	if len(s.queue) >= s.size {
-		s.queue[0] = Event{} // let the dropped event's entries go
-		s.queue = s.queue[1:]
+	if s.queue.push(ev, s.size) {
 		s.dropped.Add(1)
 	}
-	s.queue = append(s.queue, ev)
 	s.mu.Unlock()
 	s.signal()
 }
@@ -131,7 +128,7 @@ func (s *subscription) signal() {
 func (s *subscription) run() {
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 {
+		if s.queue.n == 0 {
 			done := s.done
 			s.mu.Unlock()
 			if done {
@@ -140,14 +137,56 @@ func (s *subscription) run() {
 			<-s.wake
 			continue
 		}
-		ev := s.queue[0]
-		s.queue[0] = Event{}
-		s.queue = s.queue[1:]
-		if len(s.queue) == 0 {
-			s.queue = s.queue[:0:0] // the slice walked forward: let its array go
-		}
+		ev := s.queue.pop()
 		s.mu.Unlock()
 		s.handle(ev)
 		s.handled.Add(1)
 	}
+}
+
+// ring is a subscriber's queue: a circular buffer that grows up to the subscriber's size as events
+// wait, and lets its array go once drained. Under a flood of bans the queues of the slow subscribers
+// stay full; a slice that walked forward as they took events reallocated at every append past its
+// end, keeping up to twice the queue's events alive and the old arrays for the collector.
+type ring struct {
+	buf     []Event
+	head, n int // the oldest event is buf[head]; n wait
+}
+
+// ringKept is the largest array a drained ring keeps for the next event.
+const ringKept = 64
+
+// push adds ev at the end; when size events wait already it drops the oldest and reports it.
+func (r *ring) push(ev Event, size int) (dropped bool) {
+	if r.n == len(r.buf) && len(r.buf) < size {
+		buf := make([]Event, min(max(2*len(r.buf), 16), size))
+		for i := range r.n {
+			buf[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = buf, 0
+	}
+	if r.n == len(r.buf) { // full at size: the oldest goes, and its entries with it
+		r.buf[r.head] = Event{}
+		r.head = (r.head + 1) % len(r.buf)
+		r.n--
+		dropped = true
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = ev
+	r.n++
+	return dropped
+}
+
+// pop takes the oldest event off; the ring must not be empty.
+func (r *ring) pop() Event {
+	ev := r.buf[r.head]
+	r.buf[r.head] = Event{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	if r.n == 0 {
+		r.head = 0
+		if len(r.buf) > ringKept {
+			r.buf = nil
+		}
+	}
+	return ev
 }

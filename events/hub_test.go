@@ -89,3 +89,38 @@ func TestOriginNames(t *testing.T) {
 		t.Fatalf("peer origin = %q", s)
 	}
 }
+
+// TestRing: the queue keeps the newest size events in order, drops the oldest past size, and lets
+// its array go once drained.
+func TestRing(t *testing.T) {
+	var r ring
+	const size = 100
+	dropped := 0
+	for i := range 250 {
+		if r.push(Event{Count: i}, size) {
+			dropped++
+		}
+		if i == 20 { // take a few off while it grows, so that it wraps around
+			for want := range 5 {
+				if got := r.pop().Count; got != want {
+					t.Fatalf("pop = %d, want %d", got, want)
+				}
+			}
+		}
+	}
+	if r.n != size || len(r.buf) != size || dropped != 250-5-size {
+		t.Fatalf("%d waiting in an array of %d, %d dropped; want %d, %d, %d", r.n, len(r.buf), dropped, size, size, 250-5-size)
+	}
+	for want := 150; want < 250; want++ {
+		if got := r.pop().Count; got != want {
+			t.Fatalf("pop = %d, want %d", got, want)
+		}
+	}
+	if r.n != 0 || r.buf != nil {
+		t.Errorf("drained: %d waiting, array of %d kept", r.n, len(r.buf))
+	}
+	r.push(Event{Count: 1}, 1)
+	if !r.push(Event{Count: 2}, 1) || r.pop().Count != 2 {
+		t.Error("a queue of one keeps the newest")
+	}
+}
