@@ -123,23 +123,37 @@ func (b backend) ListBans(jail string) ([]bus.BanInfo, error) {
 	return jailBans(b.d, jail, banInfo)
 }
 
-// jailBans returns each running ban of jail as show makes it, read on the main loop, or
-// ErrNoSuchJail.
+// jailBans returns each running ban of jail as show makes it, sorted, or ErrNoSuchJail. The bans
+// are taken on the main loop in constant time (jails.BanList) and read off the lock, by one caller
+// at a time: a flood of ListBans of 100,000 bans from many clients costs the journal reader nothing
+// under the lock and at most one core's share of building replies, while the callers wait their
+// turn.
 func jailBans[T any](d *Daemon, jail string, show func(jails.Ban) T) ([]T, error) {
-	var out []T
+	var bans jails.BanList
 	var err error
 	if derr := d.do(func() {
 		if d.jailConfig(jail) == nil {
 			err = fmt.Errorf("%w: %q", bus.ErrNoSuchJail, jail)
 			return
 		}
-		for _, ban := range d.engine.Bans(jail) {
-			out = append(out, show(ban))
-		}
+		bans = d.engine.BanList(jail)
 	}); derr != nil {
 		return nil, derr
 	}
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case d.lists <- struct{}{}:
+	case <-d.ctx.Done():
+		return nil, ErrStopping
+	}
+	defer func() { <-d.lists }()
+	out := make([]T, 0, bans.Len())
+	for ban := range bans.All() {
+		out = append(out, show(*ban))
+	}
+	return out, nil
 }
 
 func (b backend) Reload() error {
@@ -160,7 +174,7 @@ func (b backend) Metrics() (string, error) {
 }
 
 // afterManual makes a manual ban or unban take effect at once: in the kernel, announced, and in the
-// checkpoint, so a restart (even after SIGKILL) neither forgets a manual ban nor re-bans an address the
+// checkpoint (written before do returns, off the lock: see saveForReply), so a restart (even after SIGKILL) neither forgets a manual ban nor re-bans an address the
 // admin forgave. It returns err, or the firewall's error when the kernel refused the change (it is
 // recorded, and tried again within a second).
 func (d *Daemon) afterManual(err error) error {
@@ -168,7 +182,7 @@ func (d *Daemon) afterManual(err error) error {
 		return err
 	}
 	ferr := d.commit()
-	d.saveNow()
+	d.saveForReply()
 	if ferr != nil {
 		return fmt.Errorf("recorded, but not in the kernel yet (retrying): firewall: %w", ferr)
 	}

@@ -158,6 +158,11 @@ type Daemon struct {
 	reqs  chan func()
 	kick  chan struct{} // the reader's note that something is due before armed
 	armed time.Time     // when the main loop's timer fires
+	// durable is the checkpoint the request running now took for its caller (saveForReply), which do
+	// waits for off the lock.
+	durable uint64
+	// lists lets one bus reply listing bans be built at a time (see banList).
+	lists chan struct{}
 
 	cursor       string
 	realtimeUsec uint64

@@ -246,6 +246,7 @@ func runLoop(t *testing.T, d *Daemon, plugins ...Plugin) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.ctx = ctx
 	d.reqs = make(chan func())
+	d.lists = make(chan struct{}, 1)
 	d.kick = make(chan struct{}, 1)
 	d.readerDone = make(chan error, 1)
 	d.opts.Plugins = plugins

@@ -50,6 +50,7 @@ func Run(ctx context.Context, o Options) error {
 		start:      o.Now(),
 		ctx:        ctx,
 		reqs:       make(chan func()),
+		lists:      make(chan struct{}, 1),
 		kick:       make(chan struct{}, 1),
 		readerDone: make(chan error, 1),
 		preCrash:   map[banKey]bool{},
@@ -274,14 +275,27 @@ func (d *Daemon) stop() error {
 // it began to stop.
 var ErrStopping = errors.New("gaolerd is stopping")
 
-// do runs fn on the main loop and waits for it; the bus's goroutines and the plugins use it.
+// do runs fn on the main loop and waits for it; the bus's goroutines and the plugins use it. When
+// fn took a checkpoint for its caller (saveForReply), do also waits until that checkpoint is written,
+// after the main loop has let go of the lock.
 func (d *Daemon) do(fn func()) error {
 	done := make(chan struct{})
+	var durable uint64
 	select {
-	case d.reqs <- func() { fn(); close(done) }:
+	case d.reqs <- func() { fn(); durable, d.durable = d.durable, 0; close(done) }:
 	case <-d.ctx.Done():
 		return ErrStopping
 	}
 	<-done
+	if durable > 0 {
+		// A write that failed is logged by the saver, and the next tick saves again (takeFailed).
+		_ = d.saver.wait(durable)
+	}
 	return nil
 }
+
+// saveForReply takes a checkpoint for what the caller of do is told is done (a manual ban or unban,
+// a login's trust): do waits for it to be on disk once the lock is let go, so the fsyncs (and the
+// encoding of 100,000 bans) hold up that caller only, never the journal reader. A flood of manual
+// bans coalesces: the saver writes the newest checkpoint waiting, which covers the older ones.
+func (d *Daemon) saveForReply() { d.durable = d.save() }

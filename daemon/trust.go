@@ -190,7 +190,7 @@ func (h *Host) Login(l jails.LoginEvent) ([]jails.Trust, error) {
 	err := h.d.do(func() {
 		if trusts = h.d.engine.Login("", l); len(trusts) > 0 {
 			h.d.commit() // a failed Flush is logged there, and tried again at the next commit
-			h.d.saveNow()
+			h.d.saveForReply()
 		}
 	})
 	return trusts, err

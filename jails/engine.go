@@ -664,13 +664,12 @@ func (e *Engine) UnbanAll(jailName string, by events.Origin) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// Bans returns the running bans of the jail ("" = all jails), sorted by jail and prefix.
+// Bans returns the running bans of the jail ("" = all jails), sorted by jail and prefix: a copy,
+// which costs the caller its length (see BanList for one that does not).
 func (e *Engine) Bans(jailName string) []Ban {
 	var out []Ban
-	for _, j := range e.sortedJails() {
-		if jailName == "" || j.name == jailName {
-			out = append(out, sortedBans(&j.bans)...)
-		}
+	for b := range e.BanList(jailName).All() {
+		out = append(out, *b)
 	}
 	return out
 }
