@@ -101,63 +101,16 @@ func BenchmarkBanLatency100k(b *testing.B) {
 	testenv.RequireRoot(b)
 	testenv.Journald(b)
 	testenv.RequireCommand(b, "nft")
-	preload := 100_000
-	if v, err := strconv.Atoi(os.Getenv("GAOLER_BENCH_PRELOAD")); err == nil {
-		preload = v
-	}
-	ns, fd := testenv.NetNS(b)
-	cfg, stateDir := testConfig(b, "[defaults]\nmaxretry = 1\nbantime = \"1h\"\n\n[jail.sshd]\nenabled = true\n")
-	// The preloaded offenders: one address in each of preload /64s of a random /44 of 2001:db8::/32,
-	// banned a minute ago for an hour.
-	base := netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::", rand.IntN(0xffff))).As16()
-	base[5] &^= 0x0f
-	now := time.Now()
-	bans := make([]jails.Ban, preload)
-	for i := range bans {
-		a := base
-		a[5] |= byte(i >> 16 & 0x0f)
-		a[6], a[7], a[15] = byte(i>>8), byte(i), 1
-		bans[i] = jails.Ban{Jail: "sshd", Prefix: netip.PrefixFrom(netip.AddrFrom16(a), 128),
-			BannedAt: now.Add(-time.Minute), Expires: now.Add(time.Hour - time.Minute), Count: 1}
-	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		b.Fatal(err)
-	}
-	cp := &daemon.Checkpoint{RealtimeUsec: uint64(now.UnixMicro()), SavedAt: now, Engine: jails.State{
-		Version: jails.StateVersion,
-		Jails:   []jails.JailState{{Name: "sshd", Bans: bans, LastEntry: now, TotalFailed: uint64(preload), TotalBanned: uint64(preload)}},
-	}}
-	if err := cp.Save(stateDir); err != nil {
-		b.Fatal(err)
-	}
-	// nft monitor reads the whole ruleset when it starts, which takes it minutes with 100,000
-	// elements: it starts before them, and sees them arrive.
-	mon := startMonitor(b, ns)
-	start := time.Now()
-	d := startDaemon(b, ns, cfg)
-	d.waitReady(b, ns) // the table is there; the restored bans follow in the next transaction
-	loaded := func() bool { return countBans(b, fd, "sshd_v6") >= preload }
-	for deadline := time.Now().Add(2 * time.Minute); !loaded() && time.Now().Before(deadline); {
-		time.Sleep(time.Second) // listing 100,000 elements costs the machine a fraction of a second
-	}
-	if !loaded() {
-		b.Fatalf("%d of the %d checkpointed bans in sshd_v6 after 2 minutes:\n%s", countBans(b, fd, "sshd_v6"), preload, d.output())
-	}
-	// nft monitor prints the restored elements slowly: a ban measured while it still has a backlog
-	// would be timed late.
-	if !mon.waitCount(preload, 5*time.Minute) {
-		b.Fatalf("nft monitor did not print the %d restored bans within 5 minutes", preload)
-	}
-	b.Logf("%d bans restored in %v", preload, time.Since(start))
+	preload := benchPreload()
+	p := startPreloaded(b, preload, true)
+	d, fd, mon := p.d, p.fd, p.mon
+	b.Logf("%d bans restored in %v", preload, p.took)
 
 	ref := startReferenceLoop(b, preload)
 	sender := testenv.StartSender(b, testenv.JournalSocket, "sshd")
 	// Each measured address in a /64 of its own, outside the preload's /44: 17 failing addresses
 	// of one /64 would ban the /64 (ipv6_subnet_limit), and their own elements would never come.
-	site := uint16(rand.IntN(0xffff))
-	for site == uint16(base[2])<<8|uint16(base[3]) {
-		site = uint16(rand.IntN(0xffff))
-	}
+	site := p.measureSite()
 	addr := func(i int) netip.Addr { return spreadAddr(site, i) }
 	// One failure first, so that the hot phase starts with the reader polling, as in
 	// BenchmarkBanLatency after its cold failure.
@@ -185,7 +138,7 @@ type latencies struct {
 
 // hotBans sends 300 failures 10 ms apart, from addr(0) to addr(299), and collects when each address
 // reached the kernel as mon (gaolerd's namespace) and ref (the reference loop's) saw it, and when the
-// blocking reader bare (if not nil) read it.
+// blocking reader bare (if not nil) read it. ref may be nil too.
 func hotBans(b *testing.B, sender *testenv.Sender, addr func(int) netip.Addr, mon, ref, bare *seenLog) latencies {
 	const n = 300
 	sentAt := make([]time.Time, n)
@@ -201,8 +154,10 @@ func hotBans(b *testing.B, sender *testenv.Sender, addr func(int) netip.Addr, mo
 			b.Fatalf("%s not banned within 5s", addr(i))
 		}
 		r.gaoler = append(r.gaoler, at.Sub(sentAt[i]))
-		if at, ok := ref.wait(addr(i), 5*time.Second); ok {
-			r.ref = append(r.ref, at.Sub(sentAt[i]))
+		if ref != nil {
+			if at, ok := ref.wait(addr(i), 5*time.Second); ok {
+				r.ref = append(r.ref, at.Sub(sentAt[i]))
+			}
 		}
 		if bare != nil {
 			if at, ok := bare.wait(addr(i), 5*time.Second); ok {
@@ -517,4 +472,85 @@ func rssAnon(b testing.TB, pid int) int {
 		}
 	}
 	return -1
+}
+
+// benchPreload is the number of bans the 100k benchmarks preload: GAOLER_BENCH_PRELOAD, or 100,000.
+func benchPreload() int {
+	if v, err := strconv.Atoi(os.Getenv("GAOLER_BENCH_PRELOAD")); err == nil {
+		return v
+	}
+	return 100_000
+}
+
+// preloaded is a gaolerd started from a checkpoint of many bans, all of them in its sets.
+type preloaded struct {
+	d    *daemonProc
+	ns   string
+	fd   int        // the namespace, for countBans and setAddrs
+	mon  *seenLog   // nft monitor in ns, when asked for
+	base netip.Addr // the preload's /44: its offenders are one address in each of its /64s
+	took time.Duration
+}
+
+// startPreloaded starts gaolerd (maxretry 1, bantime 1h, env added to its environment) from a
+// checkpoint of preload bans of the sshd jail, one address in each of preload /64s of a random /44
+// of 2001:db8::/32, banned a minute ago for an hour, and waits until the kernel has them all (and,
+// with monitor, until `nft monitor` has printed them).
+func startPreloaded(tb testing.TB, preload int, monitor bool, env ...string) preloaded {
+	ns, fd := testenv.NetNS(tb)
+	cfg, stateDir := testConfig(tb, "[defaults]\nmaxretry = 1\nbantime = \"1h\"\n\n[jail.sshd]\nenabled = true\n")
+	base := netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::", rand.IntN(0xffff))).As16()
+	base[5] &^= 0x0f
+	now := time.Now()
+	bans := make([]jails.Ban, preload)
+	for i := range bans {
+		a := base
+		a[5] |= byte(i >> 16 & 0x0f)
+		a[6], a[7], a[15] = byte(i>>8), byte(i), 1
+		bans[i] = jails.Ban{Jail: "sshd", Prefix: netip.PrefixFrom(netip.AddrFrom16(a), 128),
+			BannedAt: now.Add(-time.Minute), Expires: now.Add(time.Hour - time.Minute), Count: 1}
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	cp := &daemon.Checkpoint{RealtimeUsec: uint64(now.UnixMicro()), SavedAt: now, Engine: jails.State{
+		Version: jails.StateVersion,
+		Jails:   []jails.JailState{{Name: "sshd", Bans: bans, LastEntry: now, TotalFailed: uint64(preload), TotalBanned: uint64(preload)}},
+	}}
+	if err := cp.Save(stateDir); err != nil {
+		tb.Fatal(err)
+	}
+	p := preloaded{ns: ns, fd: fd, base: netip.AddrFrom16(base)}
+	// nft monitor reads the whole ruleset when it starts, which takes it minutes with 100,000
+	// elements: it starts before them, and sees them arrive.
+	if monitor {
+		p.mon = startMonitor(tb, ns)
+	}
+	start := time.Now()
+	p.d = startDaemon(tb, ns, cfg, env...)
+	p.d.waitReady(tb, ns) // the table is there; the restored bans follow in the next transaction
+	loaded := func() bool { return countBans(tb, fd, "sshd_v6") >= preload }
+	for deadline := time.Now().Add(2 * time.Minute); !loaded() && time.Now().Before(deadline); {
+		time.Sleep(time.Second) // listing 100,000 elements costs the machine a fraction of a second
+	}
+	if !loaded() {
+		tb.Fatalf("%d of the %d checkpointed bans in sshd_v6 after 2 minutes:\n%s", countBans(tb, fd, "sshd_v6"), preload, p.d.output())
+	}
+	// nft monitor prints the restored elements slowly: a ban measured while it still has a backlog
+	// would be timed late.
+	if monitor && !p.mon.waitCount(preload, 5*time.Minute) {
+		tb.Fatalf("nft monitor did not print the %d restored bans within 5 minutes", preload)
+	}
+	p.took = time.Since(start)
+	return p
+}
+
+// measureSite returns a random /48 of 2001:db8::/32 for spreadAddr outside the preload's /44.
+func (p preloaded) measureSite() uint16 {
+	b := p.base.As16()
+	for {
+		if site := uint16(rand.IntN(0xffff)); site != uint16(b[2])<<8|uint16(b[3]) {
+			return site
+		}
+	}
 }
