@@ -224,23 +224,43 @@ func logEvents(l *Logger) func(events.Event) {
 			return
 		}
 		addr := ev.Address()
+		fields := originFields(ev)
+		fields[events.FieldJail], fields[events.FieldAddress] = ev.Jail, addr
+		fields[events.FieldBanCount] = strconv.Itoa(ev.Count)
 		switch ev.Kind {
 		case events.Ban:
 			bantime := ev.Expires.Sub(ev.BannedAt).Round(time.Second)
-			l.Event(events.MsgBan, sdjournal.PriNotice, map[string]string{
-				events.FieldJail: ev.Jail, events.FieldAddress: addr,
-				events.FieldBanTime:  strconv.FormatInt(int64(bantime/time.Second), 10),
-				events.FieldExpires:  strconv.FormatInt(ev.Expires.UnixMicro(), 10),
-				events.FieldBanCount: strconv.Itoa(ev.Count),
-			}, "Banned %s in jail %s for %s (ban #%d, until %s)", addr, ev.Jail, bantime, ev.Count,
-				ev.Expires.Local().Format("2006-01-02 15:04:05"))
+			fields[events.FieldBanTime] = strconv.FormatInt(int64(bantime/time.Second), 10)
+			fields[events.FieldExpires] = strconv.FormatInt(ev.Expires.UnixMicro(), 10)
+			l.Event(events.MsgBan, sdjournal.PriNotice, fields, "Banned %s in jail %s for %s (ban #%d, until %s)",
+				addr, ev.Jail, bantime, ev.Count, ev.Expires.Local().Format("2006-01-02 15:04:05"))
 		case events.Unban:
-			l.Event(events.MsgUnban, sdjournal.PriNotice, map[string]string{
-				events.FieldJail: ev.Jail, events.FieldAddress: addr, events.FieldReason: ev.Reason,
-				events.FieldBanCount: strconv.Itoa(ev.Count),
-			}, "Unbanned %s in jail %s (%s)", addr, ev.Jail, ev.Reason)
+			fields[events.FieldReason] = ev.Reason
+			l.Event(events.MsgUnban, sdjournal.PriNotice, fields, "Unbanned %s in jail %s (%s)", addr, ev.Jail, ev.Reason)
 		}
 	}
+}
+
+// originFields are the journal fields that say who made the ban of ev (GAOLER_ORIGIN, with
+// GAOLER_UID for a manual ban, GAOLER_PEER for a peer's, GAOLER_RULE for the filter's) and, for a
+// manual unban, who lifted it (GAOLER_BY_UID), as the bus's BannedEx and UnbannedEx carry them.
+func originFields(ev events.Event) map[string]string {
+	o := ev.BanOrigin
+	f := map[string]string{events.FieldOrigin: o.Kind.String()}
+	switch o.Kind {
+	case events.OriginManual:
+		f[events.FieldUID] = strconv.FormatUint(uint64(o.UID), 10)
+	case events.OriginPeer:
+		f[events.FieldPeer] = o.Peer
+	case events.OriginFilter:
+		if ev.Rule != "" {
+			f[events.FieldRule] = ev.Rule
+		}
+	}
+	if ev.Kind == events.Unban && ev.Origin.Kind == events.OriginManual {
+		f[events.FieldByUID] = strconv.FormatUint(uint64(ev.Origin.UID), 10)
+	}
+	return f
 }
 
 // signalEvents is the subscriber that emits the bus's Banned and Unbanned signals, and BannedEx and

@@ -49,7 +49,7 @@ const (
 	FieldExpires     = "GAOLER_EXPIRES_USEC" // microseconds since the epoch
 	FieldBanCount    = "GAOLER_BAN_COUNT"
 	FieldReason      = "GAOLER_REASON"       // why an unban happened
-	FieldRule        = "GAOLER_RULE"         // which filter rule matched a failure
+	FieldRule        = "GAOLER_RULE"         // which filter rule matched a failure, or made a ban
 	FieldCount       = "GAOLER_COUNT"        // how many bans a restore re-installed
 	FieldUser        = "GAOLER_USER"         // who logged in (trust after login)
 	FieldMethod      = "GAOLER_METHOD"       // how: sshd's method, "logind" or "manual"
@@ -59,6 +59,9 @@ const (
 	FieldError       = "GAOLER_ERROR"        // why an action failed
 	FieldDropped     = "GAOLER_DROPPED"      // how many events an action's full queue dropped
 	FieldPeer        = "GAOLER_PEER"         // fleet: the peer host a ban came from
+	FieldOrigin      = "GAOLER_ORIGIN"       // ban, unban: who made the ban (filter, manual, peer)
+	FieldUID         = "GAOLER_UID"          // ban, unban: the bus caller's uid of a manual ban
+	FieldByUID       = "GAOLER_BY_UID"       // unban: the bus caller's uid of a manual unban
 	FieldServer      = "GAOLER_FLEET_SERVER" // fleet: the NATS server connected to
 	SyslogIdentifier = "gaolerd"
 )

@@ -43,10 +43,16 @@ type logEvent struct {
 	Reason      string `json:"reason,omitempty"`
 	Rule        string `json:"rule,omitempty"`
 	Count       uint64 `json:"count,omitempty"`
-	Message     string `json:"message"`
-	Priority    int    `json:"priority"`
-	Host        string `json:"host,omitempty"`
-	PID         int    `json:"pid,omitempty"`
+	// Origin is who made a ban ("filter", "manual", "peer"), UID the caller of a manual one, Peer the
+	// fleet peer; ByUID is the caller of a manual unban.
+	Origin   string  `json:"origin,omitempty"`
+	UID      *uint64 `json:"uid,omitempty"`
+	Peer     string  `json:"peer,omitempty"`
+	ByUID    *uint64 `json:"by_uid,omitempty"`
+	Message  string  `json:"message"`
+	Priority int     `json:"priority"`
+	Host     string  `json:"host,omitempty"`
+	PID      int     `json:"pid,omitempty"`
 
 	ident  string
 	cursor string
@@ -328,6 +334,10 @@ func currentEvent(j *sdjournal.Journal) (logEvent, error) {
 		Reason:      f[events.FieldReason],
 		Rule:        f[events.FieldRule],
 		Count:       num(events.FieldCount),
+		Origin:      f[events.FieldOrigin],
+		UID:         optNum(f, events.FieldUID),
+		Peer:        f[events.FieldPeer],
+		ByUID:       optNum(f, events.FieldByUID),
 		Message:     f["MESSAGE"],
 		Host:        f["_HOSTNAME"],
 		ident:       f["SYSLOG_IDENTIFIER"],
@@ -346,6 +356,15 @@ func currentEvent(j *sdjournal.Journal) (logEvent, error) {
 	}
 	e.PID, _ = strconv.Atoi(pid)
 	return e, nil
+}
+
+// optNum is the number in field k of f, or nil when the entry has none.
+func optNum(f map[string]string, k string) *uint64 {
+	n, err := strconv.ParseUint(f[k], 10, 64)
+	if err != nil {
+		return nil
+	}
+	return &n
 }
 
 // shortLine writes an event as journalctl's short output does: "Nov 25 10:00:00 host gaolerd[123]: ...".

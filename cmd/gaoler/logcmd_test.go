@@ -39,10 +39,14 @@ func eventsExport() string {
 	add(30, gaolerd(events.MsgBan, "5", "MESSAGE=Banned 192.0.2.7 in jail sshd for 10m (ban #1, until 2026-11-25 10:10:30)",
 		"GAOLER_JAIL=sshd", "GAOLER_ADDRESS=192.0.2.7", "GAOLER_BANTIME=600", "GAOLER_EXPIRES_USEC=1795601430000000", "GAOLER_BAN_COUNT=1"))
 	add(40, gaolerd(events.MsgBan, "5", "MESSAGE=Banned 198.51.100.4 in jail web for 1h (ban #2, until 2026-11-25 11:00:40)",
-		"GAOLER_JAIL=web", "GAOLER_ADDRESS=198.51.100.4", "GAOLER_BANTIME=3600", "GAOLER_EXPIRES_USEC=1795604440000000", "GAOLER_BAN_COUNT=2"))
+		"GAOLER_JAIL=web", "GAOLER_ADDRESS=198.51.100.4", "GAOLER_BANTIME=3600", "GAOLER_EXPIRES_USEC=1795604440000000", "GAOLER_BAN_COUNT=2",
+		"GAOLER_ORIGIN=manual", "GAOLER_UID=1000"))
 	add(60, gaolerd(events.MsgReloaded, "6", "MESSAGE=Reloaded: 2 jails"))
 	add(630, gaolerd(events.MsgUnban, "5", "MESSAGE=Unbanned 192.0.2.7 in jail sshd (expired)",
 		"GAOLER_JAIL=sshd", "GAOLER_ADDRESS=192.0.2.7", "GAOLER_REASON=expired"))
+	add(650, gaolerd(events.MsgUnban, "5", "MESSAGE=Unbanned 198.51.100.4 in jail web (manual)",
+		"GAOLER_JAIL=web", "GAOLER_ADDRESS=198.51.100.4", "GAOLER_REASON=manual", "GAOLER_ORIGIN=manual", "GAOLER_UID=1000",
+		"GAOLER_BY_UID=0"))
 	add(700, gaolerd(events.MsgFirewallRestored, "5", "MESSAGE=Firewall restored: 1 bans", "GAOLER_COUNT=1"))
 	add(800, gaolerd(events.MsgStopped, "6", "MESSAGE=Stopped"))
 	return b.String()
