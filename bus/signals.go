@@ -66,7 +66,7 @@ func (s *Server) Announce(ev events.Event) {
 		return
 	}
 	addr := ev.Address()
-	o := ev.BanOrigin
+	o := ev.Maker()
 	rule := ""
 	if o.Kind == events.OriginFilter {
 		rule = ev.Rule

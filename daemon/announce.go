@@ -245,7 +245,7 @@ func logEvents(l *Logger) func(events.Event) {
 // GAOLER_UID for a manual ban, GAOLER_PEER for a peer's, GAOLER_RULE for the filter's) and, for a
 // manual unban, who lifted it (GAOLER_BY_UID), as the bus's BannedEx and UnbannedEx carry them.
 func originFields(ev events.Event) map[string]string {
-	o := ev.BanOrigin
+	o := ev.Maker()
 	f := map[string]string{events.FieldOrigin: o.Kind.String()}
 	switch o.Kind {
 	case events.OriginManual:

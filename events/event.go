@@ -118,6 +118,15 @@ type Event struct {
 	Entries   []Entry
 }
 
+// Maker is who made the ban the event is about: Origin for a new ban, BanOrigin for an unban or a
+// restored ban.
+func (e Event) Maker() Origin {
+	if e.Kind == Ban && e.Origin.Kind != OriginRestored {
+		return e.Origin
+	}
+	return e.BanOrigin
+}
+
 // Address prints the event's prefix as users see it: a single address without /32 or /128, a wider
 // prefix as a CIDR.
 func (e Event) Address() string { return PrefixString(e.Prefix) }

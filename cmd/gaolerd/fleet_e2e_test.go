@@ -16,6 +16,7 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/gaoler/gaoler/bus"
+	"github.com/gaoler/gaoler/events"
 	"github.com/gaoler/gaoler/internal/testenv"
 )
 
@@ -277,6 +278,14 @@ func TestFleetEndToEnd(t *testing.T) {
 	}
 	if got, want := origin(sig2.wait(t, 5*time.Second, "BannedEx", x.String())), "origin=peer uid=0 peer=h1 rule="; got != want {
 		t.Errorf("h2's BannedEx of %s: %s, want %s", x, got, want)
+	}
+	// So do the journal's ban entries: h2's and h3's name the peer h1 (all three log to this host's journal).
+	if !waitFor(10*time.Second, func() bool {
+		out, err := exec.Command("journalctl", "-q", "--no-pager", "-o", "cat", "MESSAGE_ID="+events.MsgBan,
+			events.FieldAddress+"="+x.String(), events.FieldOrigin+"=peer", events.FieldPeer+"=h1").Output()
+		return err == nil && strings.Count(strings.TrimSpace(string(out)), "\n") >= 1
+	}) {
+		t.Errorf("the journal lacks h2's and h3's ban entries of %s with GAOLER_ORIGIN=peer GAOLER_PEER=h1", x)
 	}
 	// A manual ban on h2 is the caller's (root), there, and h2's on h1; its unban says who lifted it.
 	m := addr(9)
