@@ -143,8 +143,12 @@ func (c *conns) store(k connKey, x *conn) {
 // put together from several logs), or has another address than addr (its process id was reused);
 // it moves to the front.
 func (c *conns) get(k connKey, addr netip.Addr, now int64) *conn {
+	// A connection forgotten here is reused for a new one: on a busy sshd every line of a new
+	// process would otherwise allocate one (nothing keeps a pointer to a removed connection).
+	var spare *conn
 	for s := c.head.prev; s != &c.head && now-s.last > int64(ConnIdle); s = c.head.prev {
 		c.remove(s)
+		spare = s
 	}
 	x := c.lookup(k)
 	if x != nil && (now-x.last > int64(ConnIdle) || x.last-now > int64(ConnIdle) || addr.IsValid() && x.addr.IsValid() && x.addr != addr) {
@@ -153,9 +157,13 @@ func (c *conns) get(k connKey, addr netip.Addr, now int64) *conn {
 	}
 	if x == nil {
 		if c.len() >= c.max {
-			c.remove(c.head.prev)
+			spare = c.head.prev
+			c.remove(spare)
 		}
-		x = &conn{key: k, last: now}
+		if x = spare; x == nil {
+			x = new(conn)
+		}
+		*x = conn{key: k, last: now}
 		c.store(k, x)
 	} else {
 		x.prev.next, x.next.prev = x.next, x.prev
