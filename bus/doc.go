@@ -16,7 +16,8 @@
 // "nginx-auth" becomes "nginx_2dauth". Every object also has org.freedesktop.DBus.Introspectable,
 // org.freedesktop.DBus.Properties and org.freedesktop.DBus.Peer. Who may call what is decided by the
 // bus itself, from the policy file packaging/dbus/io.github.gaoler.Gaoler1.conf: root may call
-// everything; any user may introspect, read properties, call ListBans and Peer, and receive signals.
+// everything; any user may introspect, read properties, call the listings (ListBans, ListBansEx,
+// ListBanOrigins, ListTrusted, TrustOf, Metrics, Fleet) and Peer, and receive signals.
 //
 // Failures are D-Bus errors named io.github.gaoler.Gaoler1.Error.NoSuchJail, .InvalidAddress,
 // .NotBanned, .InvalidConfig (Reload kept the running configuration) and .Failed (anything else), each
@@ -48,5 +49,6 @@
 // The Manager's signals Banned and Unbanned are the SPEC's; BannedEx and UnbannedEx follow each of
 // them for the same events, with who made the ban (filter and its rule, manual and the caller's uid,
 // a fleet peer and its name) and, for an unban, who lifted it (signals.go has their arguments). Announce
-// sends both of a pair; a restored ban sends neither.
+// sends both of a pair; a restored ban sends neither. ListBansEx lists the running bans with the
+// same origins, for a subscriber to start from, and Client.WatchBans follows the signals.
 package bus
