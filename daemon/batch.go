@@ -89,6 +89,10 @@ func (d *Daemon) stopReader() {
 	d.readerCancel = nil
 }
 
+// saverShare is how many times its last write's duration the periodic checkpoint waits at least:
+// the saver writes 1/saverShare of the time at most.
+const saverShare = 20
+
 // handleBatch routes each entry to the jails whose matches it satisfies, sends the resulting bans
 // to the kernel, and records the batch's last cursor. It returns the timestamp of the newest failure
 // (for the reader's hot mode).
@@ -150,6 +154,10 @@ func (d *Daemon) handleBatch(batch []journal.Entry) uint64 {
 	if len(batch) == journal.BatchSize {
 		d.saveEvery *= 10
 	}
+	// And never more than a saverShare of the time writing: a checkpoint of 100,000 bans is 15 MB,
+	// tens of milliseconds to encode and write, which once a second took the CPU the reader's next
+	// ban needed. After a crash the entries since are read again, deciding the same.
+	d.saveEvery = max(d.saveEvery, saverShare*d.saver.cost())
 	if d.now().Sub(d.lastSave) >= d.saveEvery && !d.saver.busy() {
 		d.save()
 	}

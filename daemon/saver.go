@@ -20,13 +20,14 @@ type saver struct {
 
 	mu      sync.Mutex
 	cond    sync.Cond
-	next    *Checkpoint // handed over, not being written yet
-	queued  uint64      // number of the newest checkpoint handed over
-	written uint64      // number of the newest checkpoint written, or failed
-	lastErr error       // that write's error
-	failed  bool        // a write failed since takeFailed last looked
-	fails   uint64      // writes that failed since the start
-	savedAt time.Time   // when the checkpoint on disk was taken (the newest written, or the one loaded at start)
+	next    *Checkpoint   // handed over, not being written yet
+	queued  uint64        // number of the newest checkpoint handed over
+	written uint64        // number of the newest checkpoint written, or failed
+	lastErr error         // that write's error
+	failed  bool          // a write failed since takeFailed last looked
+	fails   uint64        // writes that failed since the start
+	savedAt time.Time     // when the checkpoint on disk was taken (the newest written, or the one loaded at start)
+	took    time.Duration // how long the latest write took
 	closed  bool
 	done    chan struct{}
 }
@@ -52,7 +53,9 @@ func (s *saver) run() {
 		cp, n := s.next, s.queued
 		s.next = nil
 		s.mu.Unlock()
+		began := time.Now()
 		err := cp.Save(s.dir)
+		took := time.Since(began)
 		if err != nil {
 			if e := s.errs.fail(err, s.now()); e != nil {
 				s.logErr(e)
@@ -61,7 +64,7 @@ func (s *saver) run() {
 			s.logInfo(msg)
 		}
 		s.mu.Lock()
-		s.written, s.lastErr = n, err
+		s.written, s.lastErr, s.took = n, err, took
 		s.failed = s.failed || err != nil
 		if err != nil {
 			s.fails++
@@ -87,6 +90,13 @@ func (s *saver) busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.next != nil || s.written < s.queued
+}
+
+// cost returns how long the latest write took (merging, encoding, writing and fsyncing the state).
+func (s *saver) cost() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.took
 }
 
 // saved returns when the checkpoint on disk was taken: the newest written, or the one loaded at start
