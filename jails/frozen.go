@@ -3,6 +3,7 @@ package jails
 import (
 	"io"
 	"iter"
+	"runtime"
 	"slices"
 )
 
@@ -131,14 +132,18 @@ func (e *Engine) BanList(jailName string) BanList {
 	return l
 }
 
-// All yields the bans sorted by jail and prefix, as Bans returns them. The bans are the engine's
-// records: the caller must not modify them.
+// All yields the bans sorted by jail and prefix, as Bans returns them, letting other goroutines run
+// every few hundred. The bans are the engine's records: the caller must not modify them.
 func (l BanList) All() iter.Seq[*Ban] {
 	return func(yield func(*Ban) bool) {
+		n := 0
 		for _, v := range l.views {
 			for _, it := range v.items() {
 				if !yield(it.v) {
 					return
+				}
+				if n++; n%yieldEvery == 0 {
+					runtime.Gosched() // see jsonOut.spill: the loop runs off the lock, beside the reader
 				}
 			}
 		}
