@@ -133,6 +133,16 @@ func headlines(r results) []figure {
 		mem, _ := r.get("BenchmarkBanLatency", "idle-rss-anon-MiB")
 		add(figure{what: "anonymous RSS after 301 bans", gaoler: mem, unit: "MiB", goal: "small", met: mem < 50, lowerIsBetter: true})
 	}
+	if g, ok := r.get("BenchmarkBanLatency100k", "p99-ms"); ok {
+		ref, _ := r.get("BenchmarkBanLatency100k", "ref-p99-ms")
+		add(figure{what: "ban latency p99, 100,000 bans in the set", gaoler: g, refName: "bare 1 ms poll loop, 100,000 elements", ref: ref, hasRef: true,
+			unit: "ms", goal: "<= 5 ms", met: g <= 5, lowerIsBetter: true})
+	}
+	if g, ok := r.get("BenchmarkBanLatencyBusFlood", "flood-p99-ms"); ok {
+		ref, _ := r.get("BenchmarkBanLatencyBusFlood", "quiet-p99-ms")
+		add(figure{what: "ban latency p99, 100,000 bans, bus flooded (ListBans, Ban/Unban loops)", gaoler: g, refName: "no flood, same run", ref: ref, hasRef: true,
+			unit: "ms", goal: "<= 5 ms", met: g <= 5, lowerIsBetter: true})
+	}
 	return out
 }
 
