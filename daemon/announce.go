@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,7 +55,7 @@ func (s eventSink) Banned(b jails.Ban) {
 func banEvent(b jails.Ban) events.Event {
 	return events.Event{
 		Kind: events.Ban, Jail: b.Jail, Prefix: b.Prefix, BannedAt: b.BannedAt, Expires: b.Expires,
-		Count: b.Count, Origin: b.Origin, BanOrigin: b.Origin, Rule: b.Rule, Entries: b.Entries,
+		Count: b.Count, Origin: b.Origin, BanOrigin: b.Origin, Rule: b.Rule, Entries: b.AllEntries(),
 	}
 }
 
@@ -70,7 +71,7 @@ func (d *Daemon) announceRestored(bans []jails.Ban) {
 func (s eventSink) Unbanned(b jails.Ban, reason string, by events.Origin) {
 	s.d.pending = append(s.d.pending, events.Event{
 		Kind: events.Unban, Jail: b.Jail, Prefix: b.Prefix, BannedAt: b.BannedAt, Expires: b.Expires,
-		Count: b.Count, Origin: by, BanOrigin: b.Origin, Rule: b.Rule, Reason: reason, Entries: b.Entries,
+		Count: b.Count, Origin: by, BanOrigin: b.Origin, Rule: b.Rule, Reason: reason, Entries: b.AllEntries(),
 	})
 }
 
@@ -103,10 +104,11 @@ const (
 // completeEntries gives the entries behind the new bans in pending their messages and cursors, read
 // back from the journal: the engine's failure windows keep only each failure's time and PID, and the
 // reader gives a cursor to the last entry of a batch only (see jails.Ban.Entries). It runs after the
-// kernel has the bans, so that a lookup never delays one, and completes the engine's records too,
-// whose entries the events share. Only live bans are completed: a ban a backlog made (its last entry
-// older than backlogAge, as when catching up after a restart) keeps the entries the batch gave. What
-// it does not find stays "", not known.
+// kernel has the bans, so that a lookup never delays one, and gives the completed entries to the
+// engine's records too (Engine.CompleteEntries; the event's entries are completed in a copy of
+// their own, since the engine's are never modified). Only live bans are completed: a ban a backlog
+// made (its last entry older than backlogAge, as when catching up after a restart) keeps the entries
+// the batch gave. What it does not find stays "", not known.
 func (d *Daemon) completeEntries() {
 	now := d.now()
 	var began time.Time // real time, not d.now: what the lookups cost
@@ -134,9 +136,11 @@ func (d *Daemon) completeEntries() {
 		if d.finder == nil {
 			return
 		}
+		ev.Entries = slices.Clone(ev.Entries)
 		if _, err := d.finder.Complete(ev.Entries); err != nil {
 			d.log.Warnf("%v", err)
 		}
+		d.engine.CompleteEntries(ev.Jail, ev.Prefix, ev.BannedAt, ev.Entries)
 	}
 }
 

@@ -87,13 +87,13 @@ func (b backend) Why(address, jail string) (bus.WhyReply, error) {
 }
 
 func endedWhy(e jails.EndedBan) bus.WhyBan {
-	w := whyBan(e.Jail, e.Prefix, e.BannedAt, e.Expires, e.Count, e.Origin, e.Rule, e.Entries)
+	w := whyBan(e.Jail, e.Prefix, e.BannedAt, e.Expires, e.Count, e.Origin, e.Rule, e.AllEntries())
 	w.Ended, w.EndReason = e.Ended, e.Reason
 	return w
 }
 
 func runningWhy(b jails.Ban) bus.WhyBan {
-	w := whyBan(b.Jail, b.Prefix, b.BannedAt, b.Expires, b.Count, b.Origin, b.Rule, b.Entries)
+	w := whyBan(b.Jail, b.Prefix, b.BannedAt, b.Expires, b.Count, b.Origin, b.Rule, b.AllEntries())
 	w.Active = true
 	return w
 }

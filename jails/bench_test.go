@@ -2,6 +2,7 @@ package jails
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -198,38 +199,62 @@ func BenchmarkTrackedConnBytes(b *testing.B) {
 	b.ReportMetric(per, "bytes/conn")
 }
 
-// BenchmarkBannedAddressBytes measures the heap one running ban costs (maxretry 1, so no window
-// precedes it): the ban with its journal entry (a realistic message and cursor), its history record
-// and the map entries, in a jail holding 100,000 of them.
+// BenchmarkBannedAddressBytes measures the heap one running ban costs, in a jail holding 100,000 of
+// them: the ban with the journal entries behind it, its history record, the map entries, and the
+// ledgers a checkpoint reads them through (after a Freeze and its WriteJSON merged them). With
+// maxretry 1 no window precedes a ban, and its one entry has a realistic message and cursor; with
+// maxretry 5 (a flood's bans) the window's four failures come first, with their times and PIDs
+// only, as the daemon's rationed journal lookups leave them.
 func BenchmarkBannedAddressBytes(b *testing.B) {
 	const n = 100000
-	msgs := make([]string, n)
-	for i := range msgs {
-		msgs[i] = failMsg(netip.AddrFrom4([4]byte{198, 18 + byte(i>>16), byte(i >> 8), byte(i)}).String())
-	}
 	cursor := "s=9f2a6c6e0a4b4c8e8d1f0e5b7c3a2d10;i=1a2b3c;b=4f1e2d3c4b5a69788796a5b4c3d2e1f0;m=2b7c3f1a;t=62c1f0a3b4c5d;x=8e7d6c5b4a392817"
-	var perBan float64
-	for range b.N {
-		clock := &fakeClock{t: t0}
-		e := NewEngine(newFakeFirewall(clock), nopEvents{}, clock.now)
-		f, _ := SSHD(ModeNormal)
-		e.SetJail("sshd", f, Settings{BanTime: time.Hour, FindTime: time.Hour, MaxRetry: 1, IPv6Prefix: 128})
-		e.fw = nopFirewall{}
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		for i, m := range msgs {
-			e.Handle("sshd", events.Entry{Time: t0.Add(time.Duration(i)), Message: m, Cursor: cursor})
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		if st, _ := e.Stats("sshd"); st.CurrentlyBanned != n {
-			b.Fatalf("banned %d", st.CurrentlyBanned)
-		}
-		perBan = float64(after.HeapAlloc-before.HeapAlloc) / n
-		runtime.KeepAlive(e)
+	for _, c := range []struct {
+		maxretry int
+		v6       bool
+	}{{1, false}, {5, false}, {5, true}} {
+		b.Run(fmt.Sprintf("maxretry=%d/ipv6=%v", c.maxretry, c.v6), func(b *testing.B) {
+			msgs := make([]string, n)
+			for i := range msgs {
+				a := netip.AddrFrom4([4]byte{198, 18 + byte(i>>16), byte(i >> 8), byte(i)})
+				if c.v6 {
+					a = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 4: byte(i >> 24), 5: byte(i >> 16), 6: byte(i >> 8), 7: byte(i), 15: 1})
+				}
+				msgs[i] = failMsg(a.String())
+			}
+			var perBan float64
+			for range b.N {
+				clock := &fakeClock{t: t0}
+				e := NewEngine(newFakeFirewall(clock), nopEvents{}, clock.now)
+				f, _ := SSHD(ModeNormal)
+				e.SetJail("sshd", f, Settings{BanTime: time.Hour, FindTime: time.Hour, MaxRetry: c.maxretry, IPv6Prefix: 128, MaxTracked: n})
+				e.fw = nopFirewall{}
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				for k := range c.maxretry {
+					for i, m := range msgs {
+						entry := events.Entry{Time: t0.Add(time.Duration(k*n + i)), Message: m, PID: 1000 + i}
+						if c.maxretry == 1 {
+							entry.Cursor = cursor
+						}
+						e.Handle("sshd", entry)
+					}
+				}
+				if err := e.Freeze().WriteJSON(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+				e.Freeze() // takes the merge the write offered
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if st, _ := e.Stats("sshd"); st.CurrentlyBanned != n {
+					b.Fatalf("banned %d", st.CurrentlyBanned)
+				}
+				perBan = float64(after.HeapAlloc-before.HeapAlloc) / n
+				runtime.KeepAlive(e)
+			}
+			b.ReportMetric(perBan, "bytes/ban")
+		})
 	}
-	b.ReportMetric(perBan, "bytes/ban")
 }
 
 type nopFirewall struct{}

@@ -38,7 +38,7 @@ func TestEndedBans(t *testing.T) {
 		t.Errorf("the lifted ban: %+v", lifted)
 	}
 	if expired.Prefix.String() != "192.0.2.7/32" || expired.Reason != "expired" || !expired.Ended.Equal(expired.Expires) ||
-		expired.Rule == "" || len(expired.Entries) != 3 || expired.Entries[2].Message != failMsg("192.0.2.7") {
+		expired.Rule == "" || len(expired.AllEntries()) != 3 || expired.AllEntries()[2].Message != failMsg("192.0.2.7") {
 		t.Errorf("the expired ban: %+v", expired)
 	}
 	// A new ban of a banned prefix replaces it: the first is an ended ban, with its entries.
@@ -50,7 +50,7 @@ func TestEndedBans(t *testing.T) {
 		t.Fatal(err)
 	}
 	if l := h.e.Ended("sshd"); len(l) != 3 || l[2].Prefix.String() != "192.0.2.8/32" || l[2].Reason != "replaced" ||
-		!l[2].Ended.Equal(h.clock.t) || len(l[2].Entries) != 3 || l[2].Origin != (events.Origin{}) {
+		!l[2].Ended.Equal(h.clock.t) || len(l[2].AllEntries()) != 3 || l[2].Origin != (events.Origin{}) {
 		t.Errorf("after a ban replaced another, Ended = %+v", l)
 	}
 	if b := h.e.Bans("sshd"); len(b) != 1 || b[0].Origin != manual || !b[0].Expires.Equal(h.clock.t.Add(24*time.Hour)) {

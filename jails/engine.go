@@ -56,10 +56,66 @@ type Ban struct {
 	// Entries are the journal entries behind a ban the jail decided, oldest first, at most maxretry:
 	// the failures its window kept, then the banning entry. A window keeps a failure's time and PID
 	// only (see window), so the earlier entries come without Message and Cursor, and the banning
-	// entry without a Cursor unless the reader gave it one. The slice is the engine's own, shared by
-	// the Ban values it hands out: whoever drives the engine may complete the entries in place (the
-	// daemon reads the messages and cursors back from the journal), never append to them.
+	// entry without a Cursor unless the reader gave it one.
+	//
+	// In the Ban values the engine hands out, the leading entries that have only a time and a PID
+	// are kept compactly (bare) and Entries holds the rest: read them all with AllEntries. A State
+	// (and state.json) has them all in Entries. The slice is the engine's own, shared by the Ban
+	// values it hands out: never modify it; CompleteEntries replaces it.
 	Entries []events.Entry `json:",omitempty"`
+	// bare are the entries before Entries, as the window kept them: 16 bytes each instead of an
+	// events.Entry's 64, which made most of a flood's memory (200,000 bans, 5 entries each).
+	bare []bareEntry
+}
+
+// bareEntry is a journal entry known by its time and its sender's PID only (see window).
+type bareEntry struct {
+	at  int64 // unix nanoseconds
+	pid int32
+}
+
+func (e bareEntry) entry() events.Entry {
+	return events.Entry{Time: time.Unix(0, e.at), PID: int(e.pid)}
+}
+
+// AllEntries returns the journal entries behind the ban, oldest first (see Entries): Entries itself
+// when none is kept compactly, else a new slice.
+func (b Ban) AllEntries() []events.Entry {
+	if len(b.bare) == 0 {
+		return b.Entries
+	}
+	out := make([]events.Entry, 0, len(b.bare)+len(b.Entries))
+	for _, e := range b.bare {
+		out = append(out, e.entry())
+	}
+	return append(out, b.Entries...)
+}
+
+// full returns b with all its entries in Entries, as a State holds it.
+func (b Ban) full() Ban {
+	b.Entries, b.bare = b.AllEntries(), nil
+	return b
+}
+
+// compactEntries splits entries (oldest first) into the leading ones that have only a time and a
+// PID, kept compactly, and a copy of the rest (entries may be a buffer). AllEntries gives the compact
+// ones back as window.within makes them: the same instants, in the local zone.
+func compactEntries(entries []events.Entry) (bare []bareEntry, rest []events.Entry) {
+	n := 0
+	for n < len(entries) && entries[n].Message == "" && entries[n].Cursor == "" &&
+		entries[n].PID == int(int32(entries[n].PID)) {
+		n++
+	}
+	if n > 0 {
+		bare = make([]bareEntry, n)
+		for i, e := range entries[:n] {
+			bare[i] = bareEntry{at: e.Time.UnixNano(), pid: int32(e.PID)}
+		}
+	}
+	if n < len(entries) {
+		rest = slices.Clone(entries[n:])
+	}
+	return bare, rest
 }
 
 // Stats are a jail's counters, as `gaoler status` shows them.
@@ -291,7 +347,8 @@ func (e *Engine) Handle(jailName string, entry events.Entry) (failure bool) {
 		}
 	}
 	j.windows.remove(k)
-	e.ban(j, j.banKey(k, addr, at), at, 0, 0, events.Origin{Kind: events.OriginFilter}, rule, banEntries(entries, entry))
+	j.prior = banEntries(entries, entry)
+	e.ban(j, j.banKey(k, addr, at), at, 0, 0, events.Origin{Kind: events.OriginFilter}, rule, j.prior)
 	return true
 }
 
@@ -424,7 +481,8 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, cou
 		count = prev + 1
 	}
 	b := &Ban{Jail: j.name, Prefix: p, BannedAt: at, Expires: at.Add(d), Count: count,
-		Origin: o, Rule: rule, Entries: entries}
+		Origin: o, Rule: rule}
+	b.bare, b.Entries = compactEntries(entries)
 	recs := e.history[j.name]
 	if recs == nil {
 		recs = &ledgered[record]{}
@@ -802,6 +860,33 @@ func banValues(items []ledgerItem[*Ban]) []Ban {
 		out = append(out, *it.v)
 	}
 	return out
+}
+
+// fullBans is banValues with every ban's entries in Entries (Ban.full), as a State holds them.
+func fullBans(items []ledgerItem[*Ban]) []Ban {
+	out := make([]Ban, 0, len(items))
+	for _, it := range items {
+		out = append(out, it.v.full())
+	}
+	return out
+}
+
+// CompleteEntries replaces the entries of the running ban of p in jail made at bannedAt with
+// entries, all of them, oldest first, as AllEntries gave them and the daemon completed them with the
+// messages and cursors it read back from the journal. The ban is replaced, not modified: readers off
+// the daemon's lock may hold it. Nothing happens if that ban is no longer running.
+func (e *Engine) CompleteEntries(jailName string, p netip.Prefix, bannedAt time.Time, entries []events.Entry) {
+	j := e.jails[jailName]
+	if j == nil {
+		return
+	}
+	old := j.bans.at(p)
+	if old == nil || !old.BannedAt.Equal(bannedAt) || len(entries) != len(old.bare)+len(old.Entries) {
+		return
+	}
+	b := *old
+	b.bare, b.Entries = compactEntries(entries)
+	j.bans.set(p, &b)
 }
 
 // cmpBan orders bans by jail, then address, then prefix length.

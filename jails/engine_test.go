@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -123,8 +124,9 @@ func (h *harness) fail(addr string, off time.Duration) bool {
 }
 
 // TestBanEntries: a ban carries the journal entries behind it, oldest first: the failures its window
-// kept within findtime, then the one that reached maxretry, each with its PID; completed in place by
-// time and PID, as the daemon does from the journal, the engine's ban has their messages and cursors.
+// kept within findtime, then the one that reached maxretry, each with its PID; completed by time and
+// PID, as the daemon does from the journal (CompleteEntries), the engine's ban has their messages and
+// cursors.
 func TestBanEntries(t *testing.T) {
 	h := newHarness(t, settings())       // maxretry 3
 	journal := map[string]events.Entry{} // the entries a lookup finds, by time and PID
@@ -140,26 +142,35 @@ func TestBanEntries(t *testing.T) {
 		h.e.Handle("sshd", e)
 	}
 	bans := h.e.Bans("sshd")
-	if len(bans) == 1 { // as the daemon does: complete them in place, by time and PID
-		for i, e := range bans[0].Entries {
+	if len(bans) == 1 { // as the daemon does: complete them by time and PID, and hand them back
+		entries := slices.Clone(bans[0].AllEntries())
+		for i, e := range entries {
 			if e.Message == "" {
-				bans[0].Entries[i] = journal[fmt.Sprint(e.Time.UnixNano(), e.PID)]
+				entries[i] = journal[fmt.Sprint(e.Time.UnixNano(), e.PID)]
 			}
 		}
+		h.e.CompleteEntries("sshd", bans[0].Prefix, bans[0].BannedAt.Add(time.Nanosecond), entries) // not this ban
+		if b := h.e.Bans("sshd"); len(b) != 1 || len(b[0].bare) == 0 {
+			t.Fatalf("CompleteEntries for another ban of the prefix changed it: %+v", b)
+		}
+		h.e.CompleteEntries("sshd", bans[0].Prefix, bans[0].BannedAt, entries)
 		bans = h.e.Bans("sshd")
 	}
 	if len(bans) != 1 {
 		t.Fatalf("bans %+v", bans)
 	}
+	if len(bans[0].bare) != 0 {
+		t.Errorf("completed entries are still kept as bare ones: %+v", bans[0])
+	}
 	var got []string
-	for _, e := range bans[0].Entries {
+	for _, e := range bans[0].AllEntries() {
 		got = append(got, fmt.Sprintf("%s %s %d", e.Time.Sub(t0), strings.Fields(e.Message)[7], e.PID))
 	}
 	// The first failure is out of findtime.
 	if want := []string{"11m0s 40001 101", "12m0s 40002 102", "13m0s 40003 103"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("entries %q, want %q", got, want)
 	}
-	for i, e := range bans[0].Entries {
+	for i, e := range bans[0].AllEntries() {
 		if want := fmt.Sprint("c", i+1); e.Cursor != want {
 			t.Errorf("entry %d: cursor %q, want %q", i, e.Cursor, want)
 		}

@@ -72,10 +72,16 @@ func (f *Frozen) State() State {
 	for _, fj := range f.jails {
 		js := fj.js
 		if items := fj.bans.items(); len(items) > 0 {
-			js.Bans = banValues(items)
+			js.Bans = fullBans(items)
 		}
 		if items := fj.past.items(); len(items) > 0 {
-			js.Past = banValues(items)
+			js.Past = fullBans(items)
+		}
+		if len(js.Ended) > 0 {
+			js.Ended = slices.Clone(js.Ended)
+			for i := range js.Ended {
+				js.Ended[i].Ban = js.Ended[i].Ban.full()
+			}
 		}
 		s.Jails = append(s.Jails, js)
 	}

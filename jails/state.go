@@ -161,6 +161,7 @@ func (e *Engine) Restore(s State) error {
 		for _, b := range js.Past {
 			b := b
 			b.Jail = j.name
+			b.bare, b.Entries = compactEntries(b.Entries)
 			j.setBan(&j.past, &b)
 			j.pastMin = earlier(j.pastMin, b.Expires)
 		}
@@ -168,6 +169,7 @@ func (e *Engine) Restore(s State) error {
 		for _, b := range js.Ended {
 			if b.Prefix.IsValid() {
 				b.Jail = j.name
+				b.bare, b.Entries = compactEntries(b.Entries)
 				j.ended.add(b)
 			}
 		}
@@ -177,6 +179,7 @@ func (e *Engine) Restore(s State) error {
 			if !b.Prefix.IsValid() {
 				continue
 			}
+			b.bare, b.Entries = compactEntries(b.Entries)
 			j.setBan(&j.bans, &b)
 			j.bansMin = earlier(j.bansMin, b.Expires)
 			if left := b.Expires.Sub(now); left > 0 {

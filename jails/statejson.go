@@ -338,10 +338,16 @@ func appendBanFields(b []byte, ban *Ban) []byte {
 		b = append(b, `,"Rule":`...)
 		b = AppendJSONString(b, ban.Rule)
 	}
-	if len(ban.Entries) > 0 {
+	if len(ban.bare)+len(ban.Entries) > 0 {
 		b = append(b, `,"Entries":[`...)
-		for k, e := range ban.Entries {
+		for k, e := range ban.bare {
 			if k > 0 {
+				b = append(b, ',')
+			}
+			b = appendEntry(b, e.entry())
+		}
+		for k, e := range ban.Entries {
+			if k+len(ban.bare) > 0 {
 				b = append(b, ',')
 			}
 			b = appendEntry(b, e)

@@ -212,7 +212,7 @@ func TestRestoreVersion1(t *testing.T) {
 	}
 	h.fail("192.0.2.70", 0)
 	bans = h.e.Bans("sshd")
-	if len(bans) != 2 || len(bans[0].Entries) != 3 || bans[0].Entries[0].PID != 0 || bans[0].Entries[2].Message == "" {
+	if e := bans[0].AllEntries(); len(bans) != 2 || len(e) != 3 || e[0].PID != 0 || e[2].Message == "" {
 		t.Fatalf("after the third failure: bans %+v", bans)
 	}
 	if got := h.e.Snapshot(); got.Version != StateVersion {

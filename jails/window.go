@@ -228,14 +228,12 @@ func (w *window) within(buf []events.Entry, t, findtime int64) []events.Entry {
 func cmpEntryTime(a, b events.Entry) int { return a.Time.Compare(b.Time) }
 
 // banEntries returns prior (the failures before last, see within) and then last as the journal
-// entries behind a ban, oldest first, in a slice of their own.
+// entries behind a ban, oldest first, in prior's array: a buffer, of which Engine.ban keeps a copy.
 func banEntries(prior []events.Entry, last events.Entry) []events.Entry {
-	out := make([]events.Entry, 0, len(prior)+1)
-	out = append(out, prior...)
-	if !slices.IsSortedFunc(out, cmpEntryTime) {
-		slices.SortStableFunc(out, cmpEntryTime)
+	if !slices.IsSortedFunc(prior, cmpEntryTime) {
+		slices.SortStableFunc(prior, cmpEntryTime)
 	}
-	return append(out, last)
+	return append(prior, last)
 }
 
 // newest returns the latest failure in the window.
