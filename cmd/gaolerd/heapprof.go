@@ -27,14 +27,20 @@ func init() {
 				continue
 			}
 			peak = ms.HeapInuse
-			if f, err := os.Create(path); err == nil {
-				pprof.Lookup("heap").WriteTo(f, 0)
-				f.Close()
-			}
-			if f, err := os.Create(path + ".txt"); err == nil {
-				pprof.Lookup("heap").WriteTo(f, 1) // ends with the runtime.MemStats
-				f.Close()
-			}
+			write(path, 0)
+			write(path+".txt", 1) // ends with the runtime.MemStats
 		}
 	}()
+}
+
+// write writes the heap profile to path, whole or not at all (gaolerd may be stopped meanwhile).
+func write(path string, debug int) {
+	f, err := os.Create(path + ".new")
+	if err != nil {
+		return
+	}
+	err = pprof.Lookup("heap").WriteTo(f, debug)
+	if f.Close() == nil && err == nil {
+		os.Rename(path+".new", path)
+	}
 }
