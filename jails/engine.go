@@ -3,6 +3,7 @@ package jails
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -164,10 +165,31 @@ type Engine struct {
 	trustEv TrustEvents
 }
 
-// record is the ban history of a prefix in a jail.
+// record is the ban history of a prefix in a jail: 16 bytes, since a flood leaves one per offender
+// (in a map and in its ledger's base) for HistoryRetention.
 type record struct {
-	Count int
-	Last  time.Time // expiry of the latest ban
+	last  int64 // unix nanoseconds of the latest ban's expiry; 0: none
+	count int32
+}
+
+// Count is how often the prefix was banned.
+func (r record) Count() int { return int(r.count) }
+
+// Last is the expiry of the latest ban.
+func (r record) Last() time.Time {
+	if r.last == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, r.last)
+}
+
+// newRecord returns the record of count bans, the latest ending at last.
+func newRecord(count int, last time.Time) record {
+	r := record{count: int32(min(max(count, 0), math.MaxInt32))}
+	if !last.IsZero() {
+		r.last = last.UnixNano()
+	}
+	return r
 }
 
 // jail is one jail's state.
@@ -452,13 +474,13 @@ func (j *jail) covering(a netip.Addr) *Ban {
 func (e *Engine) previous(j *jail, p netip.Prefix) int {
 	if !j.s.Increment.OverallJails {
 		if recs := e.history[j.name]; recs != nil {
-			return recs.at(p).Count
+			return recs.at(p).Count()
 		}
 		return 0
 	}
 	n := 0
 	for _, recs := range e.history {
-		n += recs.at(p).Count
+		n += recs.at(p).Count()
 	}
 	return n
 }
@@ -489,12 +511,13 @@ func (e *Engine) ban(j *jail, p netip.Prefix, at time.Time, d time.Duration, cou
 		e.history[j.name] = recs
 	}
 	r := recs.at(p)
-	r.Count++
-	if b.Expires.After(r.Last) {
-		r.Last = b.Expires
+	last := r.Last()
+	if b.Expires.After(last) {
+		last = b.Expires
 	}
+	r = newRecord(r.Count()+1, last)
 	recs.set(p, r)
-	e.histMin = earlier(e.histMin, r.Last)
+	e.histMin = earlier(e.histMin, r.Last())
 	j.banned++
 	delete(j.forgiven, p)
 	left := b.Expires.Sub(e.now())
@@ -807,10 +830,10 @@ func (e *Engine) Expire(now time.Time) []Ban {
 		e.histMin = time.Time{}
 		for name, recs := range e.history {
 			for p, r := range recs.all() {
-				if now.Sub(r.Last) > HistoryRetention {
+				if now.Sub(r.Last()) > HistoryRetention {
 					recs.del(p)
 				} else {
-					e.histMin = earlier(e.histMin, r.Last)
+					e.histMin = earlier(e.histMin, r.Last())
 				}
 			}
 			if recs.len() == 0 {

@@ -96,7 +96,7 @@ func (f *Frozen) State() State {
 	}
 	for i, h := range f.history {
 		for _, it := range hist[i] {
-			s.History = append(s.History, HistoryRec{Jail: h.jail, Prefix: it.p, Count: it.v.Count, Last: it.v.Last})
+			s.History = append(s.History, HistoryRec{Jail: h.jail, Prefix: it.p, Count: it.v.Count(), Last: it.v.Last()})
 		}
 	}
 	return s

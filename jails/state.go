@@ -131,7 +131,7 @@ func (e *Engine) Restore(s State) error {
 			recs = &ledgered[record]{}
 			e.history[h.Jail] = recs
 		}
-		recs.set(h.Prefix, record{Count: h.Count, Last: h.Last})
+		recs.set(h.Prefix, newRecord(h.Count, h.Last))
 		e.histMin = earlier(e.histMin, h.Last)
 	}
 	now := e.now()

@@ -124,7 +124,7 @@ func (h *histJSON) at(i int) HistoryRec {
 		return h.all[i]
 	}
 	r := h.recs[i]
-	return HistoryRec{Jail: h.jail, Prefix: r.p, Count: r.v.Count, Last: r.v.Last}
+	return HistoryRec{Jail: h.jail, Prefix: r.p, Count: r.v.Count(), Last: r.v.Last()}
 }
 
 // encodeState encodes a State: jails nil is "null", as encoding/json writes a nil slice; the
