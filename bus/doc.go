@@ -17,7 +17,7 @@
 // org.freedesktop.DBus.Properties and org.freedesktop.DBus.Peer. Who may call what is decided by the
 // bus itself, from the policy file packaging/dbus/io.github.gaoler.Gaoler1.conf: root may call
 // everything; any user may introspect, read properties, call the listings (ListBans, ListBansEx,
-// ListBanOrigins, ListTrusted, TrustOf, Metrics, Fleet) and Peer, and receive signals.
+// ListBansPage, ListBanOrigins, ListTrusted, TrustOf, Metrics, Fleet) and Peer, and receive signals.
 //
 // Failures are D-Bus errors named io.github.gaoler.Gaoler1.Error.NoSuchJail, .InvalidAddress,
 // .NotBanned, .InvalidConfig (Reload kept the running configuration) and .Failed (anything else), each

@@ -76,6 +76,7 @@ var jailInterface = introspect.Interface{
 		{Name: "ListBans", Args: []introspect.Arg{arg("bans", "a(sttu)", "out")}},
 		listBanOriginsMethod,
 		listBansExMethod,
+		listBansPageMethod,
 	},
 	Properties: introspectProperties(jailProperties),
 }

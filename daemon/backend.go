@@ -3,6 +3,8 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	sdjournal "github.com/coreos/go-systemd/v22/journal"
@@ -123,14 +125,27 @@ func (b backend) ListBans(jail string) ([]bus.BanInfo, error) {
 	return jailBans(b.d, jail, banInfo)
 }
 
-// jailBans returns each running ban of jail as show makes it, sorted, or ErrNoSuchJail. The bans
-// are taken on the main loop in constant time (jails.BanList) and read off the lock, by one caller
-// at a time: a flood of ListBans of 100,000 bans from many clients costs the journal reader nothing
-// under the lock and at most one core's share of building replies, while the callers wait their
-// turn.
+// jailBans returns each running ban of jail as show makes it, sorted, or ErrNoSuchJail (see
+// takeBans).
 func jailBans[T any](d *Daemon, jail string, show func(jails.Ban) T) ([]T, error) {
-	var bans jails.BanList
-	var err error
+	bans, release, err := d.takeBans(jail)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	out := make([]T, 0, bans.Len())
+	for ban := range bans.All() {
+		out = append(out, show(*ban))
+	}
+	return out, nil
+}
+
+// takeBans returns the running bans of an enabled jail for a bus reply, or ErrNoSuchJail. They are
+// taken on the main loop in constant time (jails.BanList) and read off the lock, by one caller at a
+// time, until it calls release: a flood of ListBans of 100,000 bans from many clients costs the
+// journal reader nothing under the lock and at most one core's share of building replies, while the
+// callers wait their turn.
+func (d *Daemon) takeBans(jail string) (bans jails.BanList, release func(), err error) {
 	if derr := d.do(func() {
 		if d.jailConfig(jail) == nil {
 			err = fmt.Errorf("%w: %q", bus.ErrNoSuchJail, jail)
@@ -138,22 +153,49 @@ func jailBans[T any](d *Daemon, jail string, show func(jails.Ban) T) ([]T, error
 		}
 		bans = d.engine.BanList(jail)
 	}); derr != nil {
-		return nil, derr
+		return jails.BanList{}, nil, derr
 	}
 	if err != nil {
-		return nil, err
+		return jails.BanList{}, nil, err
 	}
 	select {
 	case d.lists <- struct{}{}:
 	case <-d.ctx.Done():
-		return nil, ErrStopping
+		return jails.BanList{}, nil, ErrStopping
 	}
-	defer func() { <-d.lists }()
-	out := make([]T, 0, bans.Len())
-	for ban := range bans.All() {
-		out = append(out, show(*ban))
+	return bans, func() { <-d.lists }, nil
+}
+
+var _ bus.PageBackend = backend{}
+
+// BanPage answers the bus's Jail.ListBansPage (bus.PageBackend): a page of the jail's bans after
+// the address or prefix after, found by a binary search in the list taken as takeBans takes it.
+func (b backend) BanPage(jail, after string, limit int) ([]bus.BanInfo, bool, error) {
+	var from netip.Prefix
+	if after != "" {
+		var err error
+		if strings.Contains(after, "/") {
+			from, err = netip.ParsePrefix(after)
+		} else {
+			var a netip.Addr
+			a, err = netip.ParseAddr(after)
+			from = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: after %q is not an address or prefix ListBans lists", bus.ErrInvalidAddress, after)
+		}
 	}
-	return out, nil
+	bans, release, err := b.d.takeBans(jail)
+	if err != nil {
+		return nil, false, err
+	}
+	defer release()
+	page, more := bans.Page(from, limit)
+	out := make([]bus.BanInfo, 0, len(page))
+	for _, ban := range page {
+		out = append(out, banInfo(*ban))
+	}
+	return out, more, nil
 }
 
 func (b backend) Reload() error {

@@ -3,6 +3,7 @@ package jails
 import (
 	"io"
 	"iter"
+	"net/netip"
 	"runtime"
 	"slices"
 )
@@ -163,4 +164,29 @@ func (l BanList) Len() int {
 		n += len(v.items())
 	}
 	return n
+}
+
+// Page returns at most limit of the bans whose prefix sorts after after (from the first when after is
+// the zero Prefix), in All's order, and whether more follow: a client reads 100,000 bans a page at a
+// time, each page found by a binary search. For the list of one jail (BanList with its name); a
+// limit below 1 is 1.
+func (l BanList) Page(after netip.Prefix, limit int) (bans []*Ban, more bool) {
+	limit = max(limit, 1)
+	for _, v := range l.views {
+		items := v.items()
+		i := 0
+		if after.IsValid() {
+			i, _ = slices.BinarySearchFunc(items, after, func(it ledgerItem[*Ban], p netip.Prefix) int { return cmpPrefix(it.p, p) })
+			if i < len(items) && cmpPrefix(items[i].p, after) == 0 {
+				i++
+			}
+		}
+		for ; i < len(items); i++ {
+			if len(bans) == limit {
+				return bans, true
+			}
+			bans = append(bans, items[i].v)
+		}
+	}
+	return bans, false
 }

@@ -133,3 +133,36 @@ func BenchmarkFreeze100k(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestBanListPages: reading a jail's bans a page at a time, each page after the last one's prefix,
+// gives every ban once, in order, also when bans come and go between the pages.
+func TestBanListPages(t *testing.T) {
+	h := newHarness(t, Settings{BanTime: time.Hour, FindTime: time.Hour, MaxRetry: 1})
+	for i := range 50 {
+		h.fail(netip.AddrFrom4([4]byte{198, 51, 100, byte(2 * i)}).String(), 0)
+	}
+	var got []netip.Prefix
+	after := netip.Prefix{}
+	for page := 0; ; page++ {
+		bans, more := h.e.BanList("sshd").Page(after, 7)
+		if len(bans) > 7 || more && len(bans) != 7 {
+			t.Fatalf("page %d: %d bans, more %v", page, len(bans), more)
+		}
+		for _, b := range bans {
+			got = append(got, b.Prefix)
+		}
+		if !more {
+			break
+		}
+		after = bans[len(bans)-1].Prefix
+		// A ban before the cursor and one after it: the first is not listed, the second is.
+		h.fail(netip.AddrFrom4([4]byte{198, 51, 100, byte(2*page + 1)}).String(), 0)
+		h.fail(netip.AddrFrom4([4]byte{198, 51, 100, 200 + byte(page)}).String(), 0)
+	}
+	if !slices.IsSortedFunc(got, cmpPrefix) || slices.ContainsFunc(got, func(p netip.Prefix) bool { return p.Addr().As4()[3]%2 == 1 && p.Addr().As4()[3] < 100 }) {
+		t.Errorf("pages listed %v", got)
+	}
+	if want := 50 + 8; len(got) != want { // the 50, and the 8 bans made after the cursor
+		t.Errorf("pages listed %d bans, want %d: %v", len(got), want, got)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,7 +23,7 @@ import (
 // a loop and three Ban and Unban addresses of their own, while 200 failures (maxretry 1) stream
 // from the journal. Every failure's address reaches the kernel set, every bus call is answered
 // without an error, each ListBans lists at least the preloaded bans, and once the flood stops no
-// manual ban is left. No timing is asserted: BenchmarkBanLatencyBusFlood measures it.
+// manual ban is left; then ListBansPage lists the same bans a page at a time. No timing is asserted: BenchmarkBanLatencyBusFlood measures it.
 func TestBusFloodWhileStreaming(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.Journald(t)
@@ -69,6 +71,30 @@ func TestBusFloodWhileStreaming(t *testing.T) {
 		t.Errorf("the flood made %d ListBans and %d Ban/Unban pairs: it did not run", st.lists, st.bans)
 	}
 	t.Logf("flood: %d ListBans (each of at least %d bans), %d Ban/Unban pairs", st.lists, preload, st.bans)
+	// The same bans a page at a time: each once, in order, all the preloaded ones there.
+	c, err := bus.DialAddress(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var paged []netip.Prefix
+	for after, pages := "", 0; ; pages++ {
+		bans, next, err := c.BanPage("sshd", after, 0)
+		if err != nil || len(bans) > bus.MaxPage || pages > preload/bus.MaxPage+10 {
+			t.Fatalf("page %d after %q: %d bans, %v", pages, after, len(bans), err)
+		}
+		for _, b := range bans {
+			paged = append(paged, netip.MustParsePrefix(cidr(b.Address)))
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if len(paged) < preload+n || !slices.IsSortedFunc(paged, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }) {
+		t.Errorf("ListBansPage listed %d bans (sorted: %v), want the %d preloaded and the %d streamed", len(paged),
+			slices.IsSortedFunc(paged, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }), preload, n)
+	}
 	in := setAddrs(t, p.fd, "sshd_v6")
 	for _, a := range flood.manual {
 		if in[a] {
@@ -197,6 +223,15 @@ func (f *busFlood) stop(tb testing.TB) floodStats {
 	defer f.mu.Unlock()
 	f.st.ended = time.Now()
 	return f.st
+}
+
+// cidr returns a ListBans address as a prefix: a bare address is its host prefix.
+func cidr(address string) string {
+	if strings.Contains(address, "/") {
+		return address
+	}
+	a := netip.MustParseAddr(address)
+	return netip.PrefixFrom(a, a.BitLen()).String()
 }
 
 // setAddrs returns the addresses in one of gaolerd's sets in the namespace fd refers to, over
