@@ -1,7 +1,7 @@
 package bus
 
 import (
-	"fmt"
+	"errors"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/introspect"
@@ -34,20 +34,29 @@ var listBansExMethod = introspect.Method{Name: "ListBansEx", Args: []introspect.
 // ListBansEx is ListBans with each ban's origin: one call gives a subscriber of BannedEx and
 // UnbannedEx the state those signals change. Like ListBans, any user may call it.
 func (j jailMethods) ListBansEx(msg dbus.Message) ([]BanDetail, *dbus.Error) {
+	db, ok := j.s.b.(DetailBackend)
+	if !ok {
+		return nil, dbusError(errNoOrigins)
+	}
+	return jailList(msg, db.BanDetails)
+}
+
+// errNoOrigins answers the origin listings of a Backend that cannot tell its bans' origins.
+var errNoOrigins = errors.New("this gaolerd cannot tell its bans' origins")
+
+// jailList answers a listing of the jail msg is addressed to: list's answer, an empty array rather
+// than none.
+func jailList[T any](msg dbus.Message, list func(jail string) ([]T, error)) ([]T, *dbus.Error) {
 	name, err := jailOf(msg)
 	if err != nil {
 		return nil, err
 	}
-	db, ok := j.s.b.(DetailBackend)
-	if !ok {
-		return nil, dbusError(fmt.Errorf("this gaolerd cannot tell its bans' origins"))
-	}
-	out, e := db.BanDetails(name)
+	out, e := list(name)
 	if e != nil {
 		return nil, dbusError(e)
 	}
 	if out == nil {
-		out = []BanDetail{}
+		out = []T{}
 	}
 	return out, nil
 }

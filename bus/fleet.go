@@ -93,22 +93,11 @@ var listBanOriginsMethod = introspect.Method{Name: "ListBanOrigins", Args: []int
 // ListBanOrigins answers `gaoler banned`'s ORIGIN column: (address, origin, peer) for each running ban.
 // Like ListBans, any user may call it.
 func (j jailMethods) ListBanOrigins(msg dbus.Message) ([]BanOrigin, *dbus.Error) {
-	name, err := jailOf(msg)
-	if err != nil {
-		return nil, err
-	}
 	ob, ok := j.s.b.(OriginBackend)
 	if !ok {
-		return nil, dbusError(fmt.Errorf("this gaolerd cannot tell its bans' origins"))
+		return nil, dbusError(errNoOrigins)
 	}
-	out, e := ob.BanOrigins(name)
-	if e != nil {
-		return nil, dbusError(e)
-	}
-	if out == nil {
-		out = []BanOrigin{}
-	}
-	return out, nil
+	return jailList(msg, ob.BanOrigins)
 }
 
 // BanOrigins asks the daemon who made each running ban of jail.
