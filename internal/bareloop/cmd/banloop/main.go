@@ -6,7 +6,9 @@
 // gaolerd's sshd_v4/sshd_v6) in one google/nftables transaction, in the network namespace it runs in.
 // No trust rule, no state, no ignore list: it is a yardstick, not a banner.
 //
-//	banloop MAXRETRY FINDTIME BANTIME
+// It reads the machine's journal, or the journal files in DIR.
+//
+//	banloop MAXRETRY FINDTIME BANTIME [DIR]
 package main
 
 import (
@@ -25,8 +27,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 4 {
-		fmt.Fprintln(os.Stderr, "usage: banloop MAXRETRY FINDTIME BANTIME")
+	if len(os.Args) != 4 && len(os.Args) != 5 {
+		fmt.Fprintln(os.Stderr, "usage: banloop MAXRETRY FINDTIME BANTIME [DIR]")
 		os.Exit(2)
 	}
 	maxretry, err1 := strconv.Atoi(os.Args[1])
@@ -36,13 +38,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "banloop: bad MAXRETRY, FINDTIME or BANTIME")
 		os.Exit(2)
 	}
-	if err := run(maxretry, findtime, bantime); err != nil {
+	dir := ""
+	if len(os.Args) == 5 {
+		dir = os.Args[4]
+	}
+	if err := run(maxretry, findtime, bantime, dir); err != nil {
 		fmt.Fprintln(os.Stderr, "banloop:", err)
 		os.Exit(1)
 	}
 }
 
-func run(maxretry int, findtime, bantime time.Duration) error {
+func run(maxretry int, findtime, bantime time.Duration, dir string) error {
 	conn, err := nftables.New()
 	if err != nil {
 		return err
@@ -76,7 +82,12 @@ func run(maxretry int, findtime, bantime time.Duration) error {
 		return err
 	}
 
-	j, err := sdjournal.NewJournal()
+	var j *sdjournal.Journal
+	if dir != "" {
+		j, err = sdjournal.NewJournalFromDir(dir)
+	} else {
+		j, err = sdjournal.NewJournal()
+	}
 	if err != nil {
 		return err
 	}
