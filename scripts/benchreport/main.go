@@ -169,20 +169,24 @@ func markdown(w io.Writer, r results, hs []figure, chart string) {
 		fmt.Fprintf(w, "![main figures](%s)\n\n", chart)
 	}
 	rivalsMarkdown(w, rivalTable(r))
-	fmt.Fprintln(w, "| figure | gaoler | reference, same run | goal | met |")
-	fmt.Fprintln(w, "|---|---|---|---|---|")
-	for _, h := range hs {
-		ref := ""
-		if h.hasRef {
-			ref = fmt.Sprintf("%s: %s", h.refName, num(h.ref))
+	if len(hs) > 0 {
+		fmt.Fprintln(w, "## gaoler next to its references")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| figure | gaoler | reference, same run | goal | met |")
+		fmt.Fprintln(w, "|---|---|---|---|---|")
+		for _, h := range hs {
+			ref := ""
+			if h.hasRef {
+				ref = fmt.Sprintf("%s: %s", h.refName, num(h.ref))
+			}
+			met := "no"
+			if h.met {
+				met = "yes"
+			}
+			fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s |\n", h.what, num(h.gaoler), h.unit, ref, h.goal, met)
 		}
-		met := "no"
-		if h.met {
-			met = "yes"
-		}
-		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s |\n", h.what, num(h.gaoler), h.unit, ref, h.goal, met)
+		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w)
 	fmt.Fprintln(w, "## Every figure")
 	fmt.Fprintln(w)
 	names := make([]string, 0, len(r))
@@ -267,7 +271,7 @@ func main() {
 	if *pngOut != "" {
 		f, err := os.Create(*pngOut)
 		if err == nil {
-			err = png.Encode(f, stack(rivalsChart(rivalTable(r)), chart(hs)))
+			err = png.Encode(f, mainChart(rivalTable(r), hs))
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}

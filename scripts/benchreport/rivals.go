@@ -197,6 +197,19 @@ func rivalsChart(rows []rivalRow) *image.RGBA {
 	return img
 }
 
+// mainChart is the report's PNG: the side-by-side figures, then gaoler's next to its references, each
+// only if measured.
+func mainChart(rows []rivalRow, hs []figure) *image.RGBA {
+	var parts []*image.RGBA
+	if len(rows) > 0 {
+		parts = append(parts, rivalsChart(rows))
+	}
+	if len(hs) > 0 || len(rows) == 0 {
+		parts = append(parts, chart(hs))
+	}
+	return stack(parts...)
+}
+
 // stack puts images one under the other.
 func stack(imgs ...*image.RGBA) *image.RGBA {
 	w, h := 0, 0
