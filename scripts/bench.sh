@@ -15,7 +15,7 @@ fi
 {
 	$GO test -run '^$' -bench . -benchmem ./jails/
 	GAOLER_INTEGRATION=1 $GO test -run '^$' -bench . -benchtime 3x -timeout 30m ./journal/ ./firewall/
-	GAOLER_INTEGRATION=1 $GO test -run '^$' -bench . -benchtime 1x -timeout 60m ./cmd/gaolerd/
+	GAOLER_INTEGRATION=1 $GO test -run '^$' -bench . -benchtime 1x -timeout 90m ./cmd/gaolerd/
 	$GO test -run '^$' -bench . -benchtime 1x ./fleet/
 } 2>&1 | tee bench/bench.txt
 echo
