@@ -151,15 +151,20 @@ func (s *sdSource) addMatches(keep func(string) bool) error {
 }
 
 // unprune ends a pruned pre-selection: sd-journal is given every term, and reading goes on after the
-// last entry delivered.
+// last entry delivered. Should sd-journal refuse a term, it is given none (every entry is read and
+// the matches decide in Go) rather than a part of them.
 func (s *sdSource) unprune() error {
 	s.probe.close()
 	s.probe = nil
 	s.j.flushMatches()
-	if err := s.addMatches(nil); err != nil {
-		return err
+	err := s.addMatches(nil)
+	if err != nil {
+		s.j.flushMatches()
 	}
-	return s.reposition()
+	if perr := s.reposition(); err == nil {
+		err = perr
+	}
+	return err
 }
 
 func (s *sdSource) read(batch []Entry) (int, error) {
