@@ -24,11 +24,13 @@
 // tree whose commit grows with its size (about 20 ms at 100,000 elements on Linux 6.x). Prefix bans (an
 // IPv6 /64, a manual 198.51.100.0/24) go to the interval sets, which stay small.
 //
-// The kernel refuses overlapping intervals within one set, and a ban inside a banned prefix would be
-// redundant across the sets, so the package keeps a mirror of each jail (prefix -> expiry) and applies
-// two rules before anything reaches the kernel: a prefix ban absorbs the bans inside it (addresses and
-// narrower prefixes are removed in the same transaction; unbanning the prefix later does not bring them
-// back) and a ban inside an already banned prefix is a no-op (the prefix already blocks it).
+// Every ban the engine holds must be in force for as long as it lasts, also while a wider, shorter
+// ban overlaps it. An address always has its own element in the hash set, inside a banned prefix or
+// not: the sets do not conflict. The kernel refuses overlapping intervals within one set, so the
+// package keeps a mirror of each jail (prefix -> expiry) and applies two rules to prefixes before
+// anything reaches the kernel: a prefix inside a wanted prefix that lasts at least as long is left out
+// (the wider one blocks it), and one that outlasts it is shadowed: it waits in the mirror and enters
+// the kernel in the transaction that follows the wider one's unban or expiry.
 //
 // Setup adopts the bans it finds in the kernel, also from gaoler 0.1's layout, where "<jail>_v4" and
 // "<jail>_v6" were interval sets holding addresses and prefixes alike: their elements keep their

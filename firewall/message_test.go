@@ -271,8 +271,8 @@ func TestMessagesSetup(t *testing.T) {
 
 // TestMessagesBans pins down what Flush sends: one transaction per Flush, single addresses as plain
 // elements of the hash sets, prefixes as start and end elements of the interval sets, each with the
-// ban's remaining time as its timeout; an extension deletes and re-adds the element; a prefix absorbs
-// the addresses inside it in the same transaction.
+// ban's remaining time as its timeout; an extension deletes and re-adds the element; a prefix leaves
+// the addresses inside it their own elements.
 func TestMessagesBans(t *testing.T) {
 	n, k, now := newFakeNFTables(t)
 	if err := n.Setup([]JailRules{sshd}); err != nil {
@@ -309,13 +309,13 @@ func TestMessagesBans(t *testing.T) {
 		"add element sshd_v4 { 192.0.2.7 timeout 3h0m0s }",
 	})
 
-	// A prefix absorbs the addresses inside it; an address inside a banned prefix sends nothing.
+	// A prefix over addresses adds only itself; an address inside a banned prefix has its own element.
 	mustBan(t, n, "sshd", "192.0.2.0/24", time.Hour)
-	mustBan(t, n, "sshd", "198.51.100.9", time.Hour)
+	mustBan(t, n, "sshd", "198.51.100.9", 2*time.Hour)
 	mustFlush(t, n)
 	checkMessages(t, "prefix over addresses", oneTransaction(t, k), []string{
-		"delete element sshd_v4 { 192.0.2.7, 192.0.2.8 }",
 		"add element sshd_v4_net { 192.0.2.0 timeout 1h0m0s, 192.0.3.0 end }",
+		"add element sshd_v4 { 198.51.100.9 timeout 2h0m0s }",
 	})
 
 	// Unbans: the prefix with its end element, the address alone.

@@ -30,6 +30,10 @@ type mirror struct {
 	// dropped without walking the whole mirror (1.5 ms at 100,000 bans). An entry whose prefix was
 	// extended or unbanned since is stale and skipped when it comes up.
 	expiries expiryHeap
+	// shadow holds the prefix bans inside a wanted prefix that outlast it. An interval set refuses
+	// overlapping elements, so they wait here, out of the kernel, and are installed as soon as the
+	// prefix covering them is gone (unbanned, or expired: see unshadow).
+	shadow map[netip.Prefix]stamp
 }
 
 // expiry is one entry of the mirror's expiry heap.
@@ -73,11 +77,19 @@ func (h *expiryHeap) Pop() any {
 
 func newMirror() *mirror {
 	return &mirror{
-		want:  make(map[netip.Prefix]stamp),
-		have:  make(map[netip.Prefix]stamp),
-		dirty: make(map[netip.Prefix]struct{}),
+		want:   make(map[netip.Prefix]stamp),
+		have:   make(map[netip.Prefix]stamp),
+		dirty:  make(map[netip.Prefix]struct{}),
+		shadow: make(map[netip.Prefix]stamp),
 	}
 }
+
+// isHost reports whether p is a single address, an element of the hash sets: it never overlaps the
+// intervals of the prefix sets.
+func isHost(p netip.Prefix) bool { return p.Bits() == p.Addr().BitLen() }
+
+// outlasts reports whether an element expiring at a is in force at least as long as one expiring at b.
+func outlasts(a, b stamp) bool { return a == 0 || (b != 0 && a >= b) }
 
 // normalize returns p masked, with an IPv4-mapped IPv6 prefix turned into its IPv4 prefix.
 func normalize(p netip.Prefix) (netip.Prefix, bool) {
@@ -155,39 +167,93 @@ func (m *mirror) covering(p netip.Prefix, now time.Time) (netip.Prefix, bool) {
 	return netip.Prefix{}, false
 }
 
-// ban records a ban of the normalized prefix p until expires and reports whether it changed anything:
-// a ban inside a live banned prefix is already in force. A prefix absorbs the bans inside it.
+// ban records a ban of the normalized prefix p until expires and reports whether it changed anything.
+//
+// Every ban the engine holds stays in force in the kernel for as long as it lasts, also when a wider
+// ban overlaps it for a while. An address always has its own element in the hash set, inside a banned
+// prefix or not. Prefixes share an interval set, which refuses overlaps: a prefix inside a wanted
+// prefix that lasts at least as long is already in force and changes nothing, one that outlasts it is
+// shadowed until the wider one is gone; a prefix ban removes the narrower prefixes inside it, and
+// shadows those of them that outlast it.
 func (m *mirror) ban(p netip.Prefix, expires, now time.Time) bool {
-	if _, ok := m.covering(p, now); ok {
-		return false
+	if isHost(p) {
+		m.set(p, expires)
+		return true
+	}
+	exp := stampOf(expires)
+	delete(m.shadow, p)
+	if c, ok := m.covering(p, now); ok {
+		if outlasts(m.want[c], exp) {
+			return false
+		}
+		m.shadow[p] = exp
+		return true
 	}
 	counts := m.counts(p)
-	inner := false
-	for bits := p.Bits() + 1; bits < len(counts); bits++ {
-		if counts[bits] > 0 {
-			inner = true
-			break
+	for bits := p.Bits() + 1; bits < len(counts)-1; bits++ {
+		if counts[bits] == 0 {
+			continue
 		}
-	}
-	if inner {
-		for q := range m.want {
-			if q.Bits() > p.Bits() && q.Addr().Is4() == p.Addr().Is4() && p.Contains(q.Addr()) {
+		for q, qexp := range m.want {
+			if !isHost(q) && q.Bits() > p.Bits() && q.Addr().Is4() == p.Addr().Is4() && p.Contains(q.Addr()) {
 				m.remove(q)
+				if qexp.live(now) && !outlasts(exp, qexp) {
+					m.shadow[q] = qexp
+				}
 			}
 		}
+		break
 	}
 	m.set(p, expires)
 	return true
 }
 
-// unban removes the normalized prefix p; it reports false if p is not (or no longer) banned.
+// unban removes the normalized prefix p; it reports false if p is not (or no longer) banned. The
+// shadowed prefixes that p covered are installed in the same transaction.
 func (m *mirror) unban(p netip.Prefix, now time.Time) bool {
+	if exp, ok := m.shadow[p]; ok {
+		delete(m.shadow, p)
+		return exp.live(now)
+	}
 	exp, ok := m.want[p]
 	if !ok {
 		return false
 	}
 	m.remove(p)
+	m.unshadow(now)
 	return exp.live(now)
+}
+
+// unshadow installs the shadowed prefixes that no live wanted prefix covers any more, widest first,
+// and forgets those that have expired. It runs at every unban and before every transaction (pending),
+// so a shadowed ban enters the kernel in the flush that follows its cover's expiry: the daemon
+// flushes when it expires its bans.
+func (m *mirror) unshadow(now time.Time) {
+	if len(m.shadow) == 0 {
+		return
+	}
+	free := make([]netip.Prefix, 0, len(m.shadow))
+	for q, exp := range m.shadow {
+		if !exp.live(now) {
+			delete(m.shadow, q)
+			continue
+		}
+		if _, covered := m.covering(q, now); !covered {
+			free = append(free, q)
+		}
+	}
+	sort.Slice(free, func(i, j int) bool {
+		if free[i].Bits() != free[j].Bits() {
+			return free[i].Bits() < free[j].Bits()
+		}
+		return prefixLess(free[i], free[j])
+	})
+	for _, q := range free {
+		if exp, ok := m.shadow[q]; ok { // a wider one installed before it may have covered it again
+			delete(m.shadow, q)
+			m.ban(q, exp.time(), now)
+		}
+	}
 }
 
 // change is one element to send: a deletion, or an addition with its timeout.
@@ -199,6 +265,7 @@ type change struct {
 // pending computes the deletions and additions that bring the kernel from have to want, sorted for
 // stable transactions. Wanted elements that expire before they could be sent are dropped.
 func (m *mirror) pending(now time.Time) (dels, adds []change) {
+	m.unshadow(now)
 	for p := range m.dirty {
 		wexp, wanted := m.want[p]
 		hexp, had := m.have[p]

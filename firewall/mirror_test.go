@@ -56,34 +56,69 @@ func TestMirror(t *testing.T) {
 			{ban: "192.0.2.7", d: time.Hour - 500*time.Millisecond, at: 500 * time.Millisecond},
 			{flush: true},
 		}},
-		{"prefix absorbs addresses", []step{
+		{"addresses keep their elements under a prefix", []step{
 			{ban: "2001:db8::1", d: time.Hour},
-			{ban: "2001:db8::2", d: time.Hour},
+			{ban: "2001:db8::2", d: 3 * time.Hour},
 			{ban: "2001:db9::1", d: time.Hour},
-			{flush: true, adds: "2001:db8::1/128@1h0m0s 2001:db8::2/128@1h0m0s 2001:db9::1/128@1h0m0s"},
-			{ban: "2001:db8::/64", d: time.Hour},
-			{flush: true, dels: "2001:db8::1/128 2001:db8::2/128", adds: "2001:db8::/64@1h0m0s"},
-			{unban: "2001:db8::1", unbanOK: false},
+			{flush: true, adds: "2001:db8::1/128@1h0m0s 2001:db8::2/128@3h0m0s 2001:db9::1/128@1h0m0s"},
+			{ban: "2001:db8::/64", d: 2 * time.Hour},
+			{flush: true, adds: "2001:db8::/64@2h0m0s"},
+			{unban: "2001:db8::/64", unbanOK: true},
+			{flush: true, dels: "2001:db8::/64"},
+			{unban: "2001:db8::2", unbanOK: true},
 		}},
-		{"absorbed before reaching the kernel", []step{
-			{ban: "10.1.1.1", d: time.Hour},
-			{ban: "10.0.0.0/8", d: time.Hour},
-			{flush: true, adds: "10.0.0.0/8@1h0m0s"},
-		}},
-		{"address inside a prefix is already banned", []step{
+		{"address inside a prefix gets its own element", []step{
 			{ban: "10.0.0.0/8", d: time.Hour},
 			{flush: true, adds: "10.0.0.0/8@1h0m0s"},
 			{ban: "10.2.3.4", d: 2 * time.Hour},
+			{flush: true, adds: "10.2.3.4/32@2h0m0s"},
+			{unban: "10.0.0.0/8", unbanOK: true},
+			{flush: true, dels: "10.0.0.0/8"},
+			{unban: "10.2.3.4", unbanOK: true},
+			{flush: true, dels: "10.2.3.4/32"},
+		}},
+		{"prefix absorbs the prefixes it outlasts", []step{
+			{ban: "10.1.0.0/16", d: time.Hour},
+			{ban: "10.0.0.0/8", d: 2 * time.Hour},
+			{flush: true, adds: "10.0.0.0/8@2h0m0s"},
+			{ban: "10.2.0.0/16", d: time.Hour},
 			{flush: true},
-			{unban: "10.2.3.4", unbanOK: false},
+			{unban: "10.0.0.0/8", unbanOK: true},
+			{flush: true, dels: "10.0.0.0/8"},
+		}},
+		{"a narrower prefix that outlasts its cover is shadowed, then installed", []step{
+			{ban: "198.51.100.0/28", d: 10 * time.Hour},
+			{flush: true, adds: "198.51.100.0/28@10h0m0s"},
+			{ban: "198.51.100.0/25", d: time.Minute},
+			{flush: true, dels: "198.51.100.0/28", adds: "198.51.100.0/25@1m0s"},
+			{ban: "198.51.100.64/27", d: 5 * time.Hour},
+			{flush: true},
+			// the cover expires: the next transaction installs what it shadowed, with its time left
+			{flush: true, at: time.Minute + time.Second, dels: "198.51.100.0/25",
+				adds: "198.51.100.0/28@9h58m59s 198.51.100.64/27@4h58m59s"},
+			{unban: "198.51.100.64/27", unbanOK: true},
+			{flush: true, at: time.Minute + time.Second, dels: "198.51.100.64/27"},
+		}},
+		{"unbanning the cover installs what it shadowed", []step{
+			{ban: "2001:db8:1::/64", d: 10 * time.Hour},
+			{ban: "2001:db8::/32", d: time.Hour},
+			{flush: true, adds: "2001:db8::/32@1h0m0s"},
+			{unban: "2001:db8::/32", unbanOK: true},
+			{flush: true, dels: "2001:db8::/32", adds: "2001:db8:1::/64@10h0m0s"},
+		}},
+		{"a shadowed prefix can be unbanned", []step{
+			{ban: "10.0.0.0/8", d: time.Hour},
+			{ban: "10.2.0.0/16", d: 2 * time.Hour},
+			{flush: true, adds: "10.0.0.0/8@1h0m0s"},
+			{unban: "10.2.0.0/16", unbanOK: true},
 			{unban: "10.0.0.0/8", unbanOK: true},
 			{flush: true, dels: "10.0.0.0/8"},
 		}},
 		{"expired prefix does not cover", []step{
 			{ban: "10.0.0.0/8", d: time.Minute},
 			{flush: true, adds: "10.0.0.0/8@1m0s"},
-			{ban: "10.2.3.4", d: time.Hour, at: 2 * time.Minute},
-			{flush: true, at: 2 * time.Minute, dels: "10.0.0.0/8", adds: "10.2.3.4/32@1h0m0s"},
+			{ban: "10.2.0.0/16", d: time.Hour, at: 2 * time.Minute},
+			{flush: true, at: 2 * time.Minute, dels: "10.0.0.0/8", adds: "10.2.0.0/16@1h0m0s"},
 		}},
 		{"unban", []step{
 			{ban: "192.0.2.7", d: time.Hour},
@@ -251,13 +286,16 @@ func TestNone(t *testing.T) {
 	}
 	mustBan(t, b, "sshd", "192.0.2.7", time.Hour)
 	mustBan(t, b, "sshd", "2001:db8::/64", time.Hour)
-	mustBan(t, b, "sshd", "2001:db8::5", time.Hour) // inside: no-op
+	mustBan(t, b, "sshd", "2001:db8::5", 2*time.Hour) // inside, with an element of its own
 	mustFlush(t, b)
-	if got := strings.Join(prefixes(elementsOf(t, b, "sshd")), " "); got != "192.0.2.7/32 2001:db8::/64" {
+	if got := strings.Join(prefixes(elementsOf(t, b, "sshd")), " "); got != "192.0.2.7/32 2001:db8::/64 2001:db8::5/128" {
 		t.Errorf("Elements = %s", got)
 	}
-	if err := b.Unban("sshd", pfx("2001:db8::5")); !errors.Is(err, ErrNotBanned) {
+	if err := b.Unban("sshd", pfx("2001:db8::5")); err != nil {
 		t.Errorf("Unban inside a prefix: %v", err)
+	}
+	if err := b.Unban("sshd", pfx("2001:db8::5")); !errors.Is(err, ErrNotBanned) {
+		t.Errorf("Unban again: %v", err)
 	}
 	if err := b.Unban("sshd", pfx("192.0.2.7")); err != nil {
 		t.Errorf("Unban: %v", err)

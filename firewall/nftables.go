@@ -383,8 +383,8 @@ func (b *batch) send() error {
 }
 
 // Ban queues a ban of p in jail's set for timeout (which must be positive). Banning a prefix again
-// replaces its timeout; a ban inside a banned prefix is already in force and changes nothing; a prefix
-// absorbs the bans inside it. An IPv4-mapped IPv6 prefix is banned as IPv4.
+// replaces its timeout; a ban inside a banned prefix stays in force as long as it lasts (see the
+// package doc for overlapping prefixes). An IPv4-mapped IPv6 prefix is banned as IPv4.
 func (n *NFTables) Ban(jail string, p netip.Prefix, timeout time.Duration) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -204,33 +204,50 @@ func TestOverlaps(t *testing.T) {
 	mustBan(t, n, "sshd", "10.1.2.3", time.Hour)
 	mustFlush(t, n)
 
-	// A prefix absorbs the addresses inside it, in the same transaction.
+	// A prefix leaves the addresses inside it their own elements: they outlast it.
 	mustBan(t, n, "sshd", "2001:db8::/64", 2*time.Hour)
 	mustBan(t, n, "sshd", "10.0.0.0/8", 2*time.Hour)
 	mustFlush(t, n)
-	want := "10.0.0.0/8 2001:db8::/64 2001:db9::2/128"
+	want := "10.0.0.0/8 10.1.2.3/32 2001:db8::/64 2001:db8::1/128 2001:db8::2/128 2001:db9::2/128"
 	if got := strings.Join(prefixes(elementsOf(t, n, "sshd")), " "); got != want {
 		t.Errorf("after prefix bans: %s, want %s", got, want)
 	}
-	if err := n.Unban("sshd", pfx("2001:db8::1")); !errors.Is(err, ErrNotBanned) {
-		t.Errorf("Unban of an absorbed address: %v, want ErrNotBanned", err)
+	if err := n.Unban("sshd", pfx("2001:db8::1")); err != nil {
+		t.Errorf("Unban of an address inside a banned prefix: %v", err)
 	}
 
-	// An address inside a banned prefix is already banned: no error, no element.
-	mustBan(t, n, "sshd", "2001:db8::3", time.Hour)
-	mustBan(t, n, "sshd", "10.9.9.9", time.Hour)
+	// An address banned inside a banned prefix gets its own element too, for when the prefix is gone.
+	mustBan(t, n, "sshd", "10.9.9.9", 3*time.Hour)
+	mustFlush(t, n)
+	want = "10.0.0.0/8 10.1.2.3/32 10.9.9.9/32 2001:db8::/64 2001:db8::2/128 2001:db9::2/128"
+	if got := strings.Join(prefixes(elementsOf(t, n, "sshd")), " "); got != want {
+		t.Errorf("after a ban inside a prefix: %s, want %s", got, want)
+	}
+
+	// Prefixes never overlap in the interval set: a narrower one the wider one outlasts is absorbed,
+	// one that outlasts the wider one waits outside the kernel and enters it when the wider one goes.
+	mustBan(t, n, "sshd", "10.2.0.0/16", time.Hour)
+	mustBan(t, n, "sshd", "10.3.0.0/16", 5*time.Hour)
 	mustFlush(t, n)
 	if got := strings.Join(prefixes(elementsOf(t, n, "sshd")), " "); got != want {
-		t.Errorf("after bans inside prefixes: %s, want %s", got, want)
+		t.Errorf("after prefixes inside a prefix: %s, want %s", got, want)
+	}
+	if err := n.Unban("sshd", pfx("10.0.0.0/8")); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, n)
+	want = "10.1.2.3/32 10.3.0.0/16 10.9.9.9/32 2001:db8::/64 2001:db8::2/128 2001:db9::2/128"
+	if got := strings.Join(prefixes(elementsOf(t, n, "sshd")), " "); got != want {
+		t.Errorf("after unbanning the wider prefix: %s, want %s", got, want)
 	}
 
-	// Both in one Flush: the address first, then its prefix.
-	mustBan(t, n, "sshd", "172.16.0.1", time.Hour)
+	// Both in one Flush: the narrower prefix first, then its cover.
+	mustBan(t, n, "sshd", "172.16.1.0/24", time.Hour)
 	mustBan(t, n, "sshd", "172.16.0.0/12", time.Hour)
 	mustFlush(t, n)
-	want = "10.0.0.0/8 172.16.0.0/12 2001:db8::/64 2001:db9::2/128"
+	want = "10.1.2.3/32 10.3.0.0/16 10.9.9.9/32 172.16.0.0/12 2001:db8::/64 2001:db8::2/128 2001:db9::2/128"
 	if got := strings.Join(prefixes(elementsOf(t, n, "sshd")), " "); got != want {
-		t.Errorf("after address and prefix in one flush: %s, want %s", got, want)
+		t.Errorf("after prefix and cover in one flush: %s, want %s", got, want)
 	}
 }
 

@@ -603,7 +603,8 @@ func (j *jail) parseTarget(s string) (netip.Prefix, netip.Addr, error) {
 // Ban bans addr (an address, or a CIDR) in the jail now, for d (0: the jail's ban time, with
 // increments), through the same path as a ban the jail decides: history, firewall, Banned. Banning a
 // banned prefix again replaces its ban (a new expiry); an address or CIDR inside a wider running ban of
-// the jail (an IPv6 /64, say) returns that ban unchanged. The returned Ban's Prefix is what the kernel
+// the jail (an IPv6 /64, say) that lasts at least as long returns that ban unchanged, and one that
+// outlasts it is banned on its own, so that it stays banned when the wider ban ends. The returned Ban's Prefix is what the kernel
 // holds. No ban locks the host out: an address the jail ignores, or a CIDR that holds one, is a Refusal
 // matching ErrIgnored; a bare IPv6 address whose /ipv6_prefix holds one is banned alone. A manual
 // ban overrides the trust after login of the addresses it covers, and ends it (see TrustEvents); a
@@ -625,7 +626,7 @@ func (e *Engine) Ban(jailName, addr string, d time.Duration, o events.Origin) (B
 		p = e.keyNoting(j, a)
 	}
 	now := e.now()
-	if b := j.covering(a); b != nil && b.Prefix.Bits() < target && now.Before(b.Expires) {
+	if b := j.covering(a); b != nil && b.Prefix.Bits() < target && !b.Expires.Before(now.Add(e.length(j, p, d))) {
 		return *b, nil
 	}
 	if o.Kind != events.OriginManual && (j.trustedAt(a, now) || j.trustInside(p, a, now)) {
@@ -637,6 +638,14 @@ func (e *Engine) Ban(jailName, addr string, d time.Duration, o events.Origin) (B
 	return b, err
 }
 
+// length is how long a ban of p in j for d lasts: d, or with d = 0 the jail's ban time with increments.
+func (e *Engine) length(j *jail, p netip.Prefix, d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return j.s.banTime(e.previous(j, p))
+}
+
 // ErrOver is returned by BanPrefix for a ban whose end has passed.
 var ErrOver = errors.New("ban already over")
 
@@ -645,7 +654,8 @@ var ErrOver = errors.New("ban already over")
 // counts, through the same path as the jail's own bans (history, firewall, Banned) with origin o. The
 // jail's ignore list wins: a prefix that holds an address the jail ignores is a Refusal matching
 // ErrIgnored, and the trust after login too: a prefix holding a trusted address is ErrTrusted. A prefix
-// inside a wider running ban of the jail returns that ban unchanged; an expiry already past is ErrOver.
+// inside a wider running ban of the jail that lasts at least as long returns that ban unchanged; an
+// expiry already past is ErrOver.
 func (e *Engine) BanPrefix(jailName string, p netip.Prefix, expires time.Time, count int, o events.Origin) (Ban, error) {
 	j := e.jails[jailName]
 	if j == nil {
@@ -670,7 +680,7 @@ func (e *Engine) BanPrefix(jailName string, p netip.Prefix, expires time.Time, c
 			return Ban{}, fmt.Errorf("%w: %s in jail %s ended at %s", ErrOver, p, jailName, expires.Format(time.RFC3339))
 		}
 	}
-	if b := j.covering(p.Addr()); b != nil && b.Prefix.Bits() < p.Bits() && now.Before(b.Expires) {
+	if b := j.covering(p.Addr()); b != nil && b.Prefix.Bits() < p.Bits() && !b.Expires.Before(now.Add(e.length(j, p, d))) {
 		return *b, nil
 	}
 	if j.trustedAt(p.Addr(), now) || j.trustInside(p, p.Addr(), now) {

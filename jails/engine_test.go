@@ -304,11 +304,15 @@ func TestIPv6Prefix(t *testing.T) {
 	for i := range 5 {
 		h.fail(fmt.Sprintf("2001:db8:1:2::%x", 100+i), 3*time.Second)
 	}
-	if _, err := h.e.Ban("sshd", "2001:db8:1:2::77", 0, manual); err != nil {
+	if _, err := h.e.Ban("sshd", "2001:db8:1:2::77", time.Minute, manual); err != nil {
 		t.Fatal(err)
 	}
 	if len(h.e.Bans("sshd")) != 1 || len(h.fw.calls) != 1 {
 		t.Errorf("address inside a banned prefix banned again: %v %v", h.e.Bans(""), h.fw.calls)
+	}
+	// A longer ban of it is a longer ban of its /64, which must not end with the shorter one.
+	if b, err := h.e.Ban("sshd", "2001:db8:1:2::77", 10*time.Hour, manual); err != nil || b.Prefix != netip.MustParsePrefix("2001:db8:1:2::/64") || b.Expires.Sub(b.BannedAt) != 10*time.Hour {
+		t.Errorf("longer ban inside the /64: %v, %v", b, err)
 	}
 	// IPv4 is unaffected by ipv6_prefix
 	for i := range 3 {
