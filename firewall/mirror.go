@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 )
@@ -189,11 +190,7 @@ func (m *mirror) ban(p netip.Prefix, expires, now time.Time) bool {
 		m.shadow[p] = exp
 		return true
 	}
-	counts := m.counts(p)
-	for bits := p.Bits() + 1; bits < len(counts)-1; bits++ {
-		if counts[bits] == 0 {
-			continue
-		}
+	if m.holdsNarrower(p) {
 		for q, qexp := range m.want {
 			if !isHost(q) && q.Bits() > p.Bits() && q.Addr().Is4() == p.Addr().Is4() && p.Contains(q.Addr()) {
 				m.remove(q)
@@ -202,10 +199,16 @@ func (m *mirror) ban(p netip.Prefix, expires, now time.Time) bool {
 				}
 			}
 		}
-		break
 	}
 	m.set(p, expires)
 	return true
+}
+
+// holdsNarrower reports whether some wanted prefix of p's family is narrower than p and not an
+// address: only then can one lie inside p, and ban must look for it.
+func (m *mirror) holdsNarrower(p netip.Prefix) bool {
+	counts := m.counts(p)
+	return slices.ContainsFunc(counts[p.Bits()+1:len(counts)-1], func(n int) bool { return n > 0 })
 }
 
 // unban removes the normalized prefix p; it reports false if p is not (or no longer) banned. The
